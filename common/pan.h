@@ -1,0 +1,27 @@
+/*
+ * Card numbers (PANs): validation and masking. No full card number may reach
+ * a log line; pan_scrub() is applied to every line the log module writes, so
+ * even a careless caller cannot leak one.
+ */
+#ifndef PAN_H
+#define PAN_H
+
+#include <stddef.h>
+
+/* 1 if s[0..n) is 13-19 digits with a valid Luhn check digit. */
+int pan_luhn_ok(const char *s, size_t n);
+
+/* The Luhn check digit ('0'..'9') that completes the digits s[0..n). */
+char pan_luhn_digit(const char *s, size_t n);
+
+/*
+ * Masks a card number to its first six and last four digits:
+ * "4242424242424242" -> "424242******4242". Writes at most outlen bytes,
+ * always NUL-terminated. Anything that is not 13-19 digits becomes "****".
+ */
+void pan_mask(const char *pan, char *out, size_t outlen);
+
+/* Masks, in place, every Luhn-valid run of 13-19 digits in s. */
+void pan_scrub(char *s);
+
+#endif
