@@ -41,8 +41,7 @@ static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap, int with_errno)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
-		LOG_DEBUG };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	char line[2048];
 	int saved = errno, n;
 

@@ -28,8 +28,8 @@ xcalloc(size_t nmemb, size_t size)
 	void *p;
 
 	if ((p = calloc(nmemb ? nmemb : 1, size ? size : 1)) == NULL)
-		log_fatalx("out of memory allocating %zu x %zu bytes", nmemb,
-		    size);
+		log_fatalx(
+		    "out of memory allocating %zu x %zu bytes", nmemb, size);
 	return p;
 }
 

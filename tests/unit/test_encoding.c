@@ -36,16 +36,16 @@ test_base64_vectors(void)
 static void
 test_base64_rejects(void)
 {
-	static const char *bad[] = { "Zg=", "Zg", "Z===", "Zm9v\n",
-		" Zm9v", "Zm9v====", "Zm=v", "Zm9*", "=Zm9" };
+	static const char *bad[] = { "Zg=", "Zg", "Z===", "Zm9v\n", " Zm9v",
+		"Zm9v====", "Zm=v", "Zm9*", "=Zm9" };
 	size_t i, n;
 
 	for (i = 0; i < UNIT_N(bad); i++) {
 		unsigned char *p = base64_decode(bad[i], strlen(bad[i]), &n);
 
 		if (p != NULL)
-			unit_fail(__FILE__, __LINE__, "accepted \"%s\"",
-			    bad[i]);
+			unit_fail(
+			    __FILE__, __LINE__, "accepted \"%s\"", bad[i]);
 	}
 }
 
@@ -68,8 +68,9 @@ test_hex(void)
 	free(r1);
 	free(r2);
 	h = hex_sha256("abc", 3);
-	ASSERT_STR_EQ(h, "ba7816bf8f01cfea414140de5dae2223"
-			 "b00361a396177a9cb410ff61f20015ad");
+	ASSERT_STR_EQ(h,
+	    "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
 	free(h);
 }
 
@@ -90,7 +91,7 @@ test_mask_and_scrub(void)
 {
 	char out[32];
 	char line[] = "pan=4242424242424242 serial=1234567890123456 "
-		      "card 5555555555554444.";
+	              "card 5555555555554444.";
 
 	pan_mask("4242424242424242", out, sizeof(out));
 	ASSERT_STR_EQ(out, "424242******4242");
@@ -100,8 +101,9 @@ test_mask_and_scrub(void)
 	ASSERT_STR_EQ(out, "****");
 	pan_scrub(line);
 	/* The serial fails the Luhn check and is left alone. */
-	ASSERT_STR_EQ(line, "pan=424242******4242 serial=1234567890123456 "
-			    "card 555555******4444.");
+	ASSERT_STR_EQ(line,
+	    "pan=424242******4242 serial=1234567890123456 "
+	    "card 555555******4444.");
 }
 
 static const struct unit_case cases[] = {

@@ -35,15 +35,15 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 #define ASSERT_TRUE(e)                                                         \
 	do {                                                                   \
 		if (!(e))                                                      \
-			unit_fail(__FILE__, __LINE__, "expected true: %s",     \
-			    #e);                                               \
+			unit_fail(                                             \
+			    __FILE__, __LINE__, "expected true: %s", #e);      \
 	} while (0)
 
 #define ASSERT_FALSE(e)                                                        \
 	do {                                                                   \
 		if (e)                                                         \
-			unit_fail(__FILE__, __LINE__, "expected false: %s",    \
-			    #e);                                               \
+			unit_fail(                                             \
+			    __FILE__, __LINE__, "expected false: %s", #e);     \
 	} while (0)
 
 #define ASSERT_INT_EQ(a, b)                                                    \
@@ -58,8 +58,8 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 	do {                                                                   \
 		long long a_ = (long long)(a), b_ = (long long)(b);            \
 		if (a_ == b_)                                                  \
-			unit_fail(__FILE__, __LINE__,                          \
-			    "%s != %s: both %lld", #a, #b, a_);                \
+			unit_fail(__FILE__, __LINE__, "%s != %s: both %lld",   \
+			    #a, #b, a_);                                       \
 	} while (0)
 
 #define ASSERT_STR_EQ(a, b)                                                    \
@@ -91,15 +91,15 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 #define ASSERT_PTR_NULL(p)                                                     \
 	do {                                                                   \
 		if ((p) != NULL)                                               \
-			unit_fail(__FILE__, __LINE__, "expected NULL: %s",     \
-			    #p);                                               \
+			unit_fail(                                             \
+			    __FILE__, __LINE__, "expected NULL: %s", #p);      \
 	} while (0)
 
 #define ASSERT_PTR_NOT_NULL(p)                                                 \
 	do {                                                                   \
 		if ((p) == NULL)                                               \
-			unit_fail(__FILE__, __LINE__,                          \
-			    "expected non-NULL: %s", #p);                      \
+			unit_fail(                                             \
+			    __FILE__, __LINE__, "expected non-NULL: %s", #p);  \
 	} while (0)
 
 #endif
