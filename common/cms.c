@@ -88,8 +88,8 @@ cms_is_p256(EVP_PKEY *key)
 
 /* Serializes cms into an xmalloc'd DER buffer. */
 static int
-cms_to_der(CMS_ContentInfo *cms, unsigned char **der, size_t *derlen,
-    char *err, size_t errlen)
+cms_to_der(CMS_ContentInfo *cms, unsigned char **der, size_t *derlen, char *err,
+    size_t errlen)
 {
 	unsigned char *buf, *p;
 	int n;
@@ -121,8 +121,8 @@ cms_parse(const unsigned char *der, size_t derlen, char *err, size_t errlen)
 		return NULL;
 	}
 	if (derlen > CMS_MAX_DER) {
-		cms_seterr(err, errlen, "CMS message too large (%zu bytes)",
-		    derlen);
+		cms_seterr(
+		    err, errlen, "CMS message too large (%zu bytes)", derlen);
 		return NULL;
 	}
 	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)derlen)) == NULL) {
@@ -175,8 +175,7 @@ cms_sign(const void *data, size_t len, int content_nid, X509 *signer,
 	    (type = OBJ_nid2obj(content_nid)) == NULL ||
 	    OBJ_length(type) == 0) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "unknown content type %d",
-		    content_nid);
+		cms_seterr(err, errlen, "unknown content type %d", content_nid);
 		goto out;
 	}
 	if (!cms_is_p256(key)) {
@@ -237,7 +236,7 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 	const ASN1_OBJECT *obj, *want;
 	const ASN1_OBJECT *ctattr;
 	ASN1_OCTET_STRING **pos;
-	BIO *dcont = NULL;
+	BIO *dcont = NULL, *mem = NULL;
 	char got[80], exp[80];
 	int n, detached, ret = -1;
 
@@ -250,23 +249,23 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 	if (contentlen != NULL)
 		*contentlen = 0;
 
-	if (expect_nid == NID_undef || (want = OBJ_nid2obj(expect_nid)) ==
-	    NULL || OBJ_length(want) == 0) {
+	if (expect_nid == NID_undef ||
+	    (want = OBJ_nid2obj(expect_nid)) == NULL || OBJ_length(want) == 0) {
 		ERR_clear_error();
 		cms_seterr(err, errlen, "unknown content type %d", expect_nid);
 		goto out;
 	}
 	if ((data == NULL && len > 0) || len > CMS_MAX_DER) {
-		cms_seterr(err, errlen, "bad detached content (%zu bytes)",
-		    len);
+		cms_seterr(
+		    err, errlen, "bad detached content (%zu bytes)", len);
 		goto out;
 	}
 	if ((cms = cms_parse(der, derlen, err, errlen)) == NULL)
 		goto out;
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		cms_objname(CMS_get0_type(cms), got, sizeof(got));
-		cms_seterr(err, errlen, "CMS message is %s, not SignedData",
-		    got);
+		cms_seterr(
+		    err, errlen, "CMS message is %s, not SignedData", got);
 		goto out;
 	}
 	if ((sis = CMS_get0_SignerInfos(cms)) == NULL ||
@@ -284,8 +283,8 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		ERR_clear_error();
 		cms_objname(obj, got, sizeof(got));
 		cms_objname(want, exp, sizeof(exp));
-		cms_seterr(err, errlen, "content type is %s, expected %s", got,
-		    exp);
+		cms_seterr(
+		    err, errlen, "content type is %s, expected %s", got, exp);
 		goto out;
 	}
 	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
@@ -316,8 +315,8 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		cms_seterr(err, errlen, "no signed attributes");
 		goto out;
 	}
-	ctattr = CMS_signed_get0_data_by_OBJ(si,
-	    OBJ_nid2obj(NID_pkcs9_contentType), -3, V_ASN1_OBJECT);
+	ctattr = CMS_signed_get0_data_by_OBJ(
+	    si, OBJ_nid2obj(NID_pkcs9_contentType), -3, V_ASN1_OBJECT);
 	if (ctattr == NULL || OBJ_cmp(ctattr, want) != 0) {
 		ERR_clear_error();
 		cms_seterr(err, errlen,
@@ -335,12 +334,23 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		    "content is attached and was also given separately");
 		goto out;
 	}
-	if (data != NULL && (dcont = cms_membio(data, len)) == NULL) {
+	/*
+	 * OpenSSL 3.0's CMS_verify() copies a memory BIO and leaks the copy
+	 * when the SignedData names a digest it cannot set up (an attacker
+	 * can send that). A buffering filter on top is not a memory BIO.
+	 */
+	if (data != NULL &&
+	    ((mem = cms_membio(data, len)) == NULL ||
+	        (dcont = BIO_new(BIO_f_buffer())) == NULL)) {
 		cms_sslerr(err, errlen, "cannot read content");
 		goto out;
 	}
+	if (dcont != NULL) {
+		BIO_push(dcont, mem);
+		mem = NULL;
+	}
 	if (CMS_verify(cms, NULL, NULL, dcont, NULL,
-		CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
+	        CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
 		cms_sslerr(err, errlen, "signature does not verify");
 		goto out;
 	}
@@ -388,7 +398,8 @@ out:
 			*contentlen = 0;
 	}
 	sk_X509_free(signers);
-	BIO_free(dcont);
+	BIO_free_all(dcont);
+	BIO_free(mem);
 	CMS_ContentInfo_free(cms);
 	return ret;
 }

@@ -59,16 +59,15 @@ int cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
  * AuthEnvelopedData, AES-256-GCM, ECDH key agreement (kari, X9.63 KDF with
  * SHA-256, AES-256 key wrap) to the recipient's EC key (this is SET's
  * digital envelope). recipient is not taken over. *der xmalloc'd. */
-int cms_seal(const void *data, size_t len, X509 *recipient,
-    unsigned char **der, size_t *derlen, char *err, size_t errlen);
+int cms_seal(const void *data, size_t len, X509 *recipient, unsigned char **der,
+    size_t *derlen, char *err, size_t errlen);
 
 /* Opens an AuthEnvelopedData with our key-exchange certificate and key.
  * Refuses anything that is not AuthEnvelopedData (e.g. plain EnvelopedData,
  * which has no integrity), a GCM tag shorter than 16 bytes, a wrong key, or
  * a tampered ciphertext/tag. *out xmalloc'd (wipe it with freezero_buf if it
  * held a secret); nothing is returned unless the tag verified. */
-int cms_open(const unsigned char *der, size_t derlen, X509 *cert,
-    EVP_PKEY *key, unsigned char **out, size_t *outlen, char *err,
-    size_t errlen);
+int cms_open(const unsigned char *der, size_t derlen, X509 *cert, EVP_PKEY *key,
+    unsigned char **out, size_t *outlen, char *err, size_t errlen);
 
 #endif

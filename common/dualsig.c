@@ -26,8 +26,8 @@ dualsig_hash(const void *data, size_t len, unsigned char out[32])
 {
 	unsigned int n = 0;
 
-	if (!EVP_Digest(len > 0 ? data : "", len, out, &n, EVP_sha256(),
-		NULL) ||
+	if (!EVP_Digest(
+	        len > 0 ? data : "", len, out, &n, EVP_sha256(), NULL) ||
 	    n != 32)
 		log_fatalx("dualsig_hash: SHA-256 failed");
 }
@@ -42,7 +42,8 @@ dualsig_tbs(const unsigned char hpi[32], const unsigned char hoi[32],
 
 	if (merchant_id == NULL || *merchant_id == '\0' || xid == NULL ||
 	    *xid == '\0') {
-		snprintf(err, errlen, "dual signature: empty merchant id or XID");
+		snprintf(
+		    err, errlen, "dual signature: empty merchant id or XID");
 		return NULL;
 	}
 	hpihex = hex_encode(hpi, 32);
@@ -61,10 +62,10 @@ dualsig_tbs(const unsigned char hpi[32], const unsigned char hoi[32],
 }
 
 int
-dualsig_sign(const void *pidata, size_t pilen, const void *oidata,
-    size_t oilen, const char *merchant_id, const char *xid, X509 *cert,
-    EVP_PKEY *key, STACK_OF(X509) *chain, unsigned char **sig,
-    size_t *siglen, char *err, size_t errlen)
+dualsig_sign(const void *pidata, size_t pilen, const void *oidata, size_t oilen,
+    const char *merchant_id, const char *xid, X509 *cert, EVP_PKEY *key,
+    STACK_OF(X509) *chain, unsigned char **sig, size_t *siglen, char *err,
+    size_t errlen)
 {
 	unsigned char hpi[32], hoi[32];
 	char *tbs;
@@ -81,8 +82,8 @@ dualsig_sign(const void *pidata, size_t pilen, const void *oidata,
 	if ((tbs = dualsig_tbs(hpi, hoi, merchant_id, xid, err, errlen)) ==
 	    NULL)
 		return -1;
-	ret = cms_sign(tbs, strlen(tbs), NID_setct_PI_TBS, cert, key, chain,
-	    1, sig, siglen, err, errlen);
+	ret = cms_sign(tbs, strlen(tbs), NID_setct_PI_TBS, cert, key, chain, 1,
+	    sig, siglen, err, errlen);
 	free(tbs);
 	return ret;
 }
@@ -110,10 +111,10 @@ dualsig_verify(const unsigned char *sig, size_t siglen,
 }
 
 int
-dualsig_verify_oi(const unsigned char *sig, size_t siglen,
-    const void *oidata, size_t oilen, const unsigned char hpi[32],
-    const char *merchant_id, const char *xid, X509 **signer,
-    STACK_OF(X509) **certs, char *err, size_t errlen)
+dualsig_verify_oi(const unsigned char *sig, size_t siglen, const void *oidata,
+    size_t oilen, const unsigned char hpi[32], const char *merchant_id,
+    const char *xid, X509 **signer, STACK_OF(X509) **certs, char *err,
+    size_t errlen)
 {
 	unsigned char hoi[32];
 
@@ -131,10 +132,10 @@ dualsig_verify_oi(const unsigned char *sig, size_t siglen,
 }
 
 int
-dualsig_verify_pi(const unsigned char *sig, size_t siglen,
-    const void *pidata, size_t pilen, const unsigned char hoi[32],
-    const char *merchant_id, const char *xid, X509 **signer,
-    STACK_OF(X509) **certs, char *err, size_t errlen)
+dualsig_verify_pi(const unsigned char *sig, size_t siglen, const void *pidata,
+    size_t pilen, const unsigned char hoi[32], const char *merchant_id,
+    const char *xid, X509 **signer, STACK_OF(X509) **certs, char *err,
+    size_t errlen)
 {
 	unsigned char hpi[32];
 

@@ -27,8 +27,8 @@
 /* Cardholder: signs over both halves. *sig is xmalloc'd DER. */
 int dualsig_sign(const void *pidata, size_t pilen, const void *oidata,
     size_t oilen, const char *merchant_id, const char *xid, X509 *cert,
-    EVP_PKEY *key, STACK_OF(X509) *chain, unsigned char **sig,
-    size_t *siglen, char *err, size_t errlen);
+    EVP_PKEY *key, STACK_OF(X509) *chain, unsigned char **sig, size_t *siglen,
+    char *err, size_t errlen);
 
 /* Merchant: has the OIData bytes and only H(PIData). */
 int dualsig_verify_oi(const unsigned char *sig, size_t siglen,

@@ -48,8 +48,8 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
  * issuer (self-signed when issuer is NULL); ca makes it a CA certificate.
  */
 static struct ident
-make_ident(const char *curve, const char *cn, const struct ident *issuer,
-    int ca)
+make_ident(
+    const char *curve, const char *cn, const struct ident *issuer, int ca)
 {
 	static long serial = 1;
 	struct ident id;
@@ -66,12 +66,12 @@ make_ident(const char *curve, const char *cn, const struct ident *issuer,
 	X509_gmtime_adj(X509_getm_notAfter(id.cert), 86400);
 	X509_set_pubkey(id.cert, id.key);
 	name = X509_get_subject_name(id.cert);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(id.cert,
-	    issuer ? X509_get_subject_name(issuer->cert) : name);
-	X509V3_set_ctx(&ctx, issuer ? issuer->cert : id.cert, id.cert, NULL,
-	    NULL, 0);
+	X509_NAME_add_entry_by_txt(
+	    name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(
+	    id.cert, issuer ? X509_get_subject_name(issuer->cert) : name);
+	X509V3_set_ctx(
+	    &ctx, issuer ? issuer->cert : id.cert, id.cert, NULL, NULL, 0);
 	add_ext(id.cert, &ctx, NID_basic_constraints,
 	    ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
 	add_ext(id.cert, &ctx, NID_key_usage,
@@ -82,7 +82,7 @@ make_ident(const char *curve, const char *cn, const struct ident *issuer,
 		add_ext(id.cert, &ctx, NID_authority_key_identifier,
 		    "keyid:always");
 	ASSERT_TRUE(X509_sign(id.cert, issuer ? issuer->key : id.key,
-			EVP_sha256()) > 0);
+	                EVP_sha256()) > 0);
 	return id;
 }
 
@@ -101,8 +101,7 @@ free_ident(struct ident *id)
 
 /* memmem(3) is a GNU extension. */
 static unsigned char *
-memfind(const unsigned char *hay, size_t hlen, const void *needle,
-    size_t nlen)
+memfind(const unsigned char *hay, size_t hlen, const void *needle, size_t nlen)
 {
 	size_t i;
 
@@ -180,7 +179,7 @@ sign_msg(const struct ident *id, int nid, int detached, size_t *derlen)
 	char err[256] = "";
 
 	if (cms_sign(msg, strlen(msg), nid, id->cert, id->key, NULL, detached,
-		&der, derlen, err, sizeof(err)) != 0)
+	        &der, derlen, err, sizeof(err)) != 0)
 		unit_fail(__FILE__, __LINE__, "cms_sign: %s", err);
 	return der;
 }
@@ -220,7 +219,7 @@ test_sign_attached(void)
 
 	der = sign_msg(&id, NID_setct_CertReqTBS, 0, &derlen);
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_CertReqTBS, NULL, 0,
-			  &signer, &certs, &content, &clen, err, sizeof(err)),
+	                  &signer, &certs, &content, &clen, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(clen, strlen(msg));
 	ASSERT_MEM_EQ(content, msg, clen);
@@ -230,21 +229,21 @@ test_sign_attached(void)
 
 	/* What a third party parsing it sees. */
 	cms = parse(der, derlen);
-	ASSERT_INT_EQ(OBJ_obj2nid(CMS_get0_eContentType(cms)),
-	    NID_setct_CertReqTBS);
+	ASSERT_INT_EQ(
+	    OBJ_obj2nid(CMS_get0_eContentType(cms)), NID_setct_CertReqTBS);
 	ASSERT_FALSE(CMS_is_detached(cms));
 	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
 	ASSERT_INT_EQ(CMS_signed_get_attr_count(si), 3);
-	ASSERT_TRUE(CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType,
-			-1) >= 0);
-	ASSERT_TRUE(CMS_signed_get_attr_by_NID(si, NID_pkcs9_messageDigest,
-			-1) >= 0);
-	ASSERT_TRUE(CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime,
-			-1) >= 0);
+	ASSERT_TRUE(
+	    CMS_signed_get_attr_by_NID(si, NID_pkcs9_contentType, -1) >= 0);
+	ASSERT_TRUE(
+	    CMS_signed_get_attr_by_NID(si, NID_pkcs9_messageDigest, -1) >= 0);
+	ASSERT_TRUE(
+	    CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1) >= 0);
 
 	/* All out-parameters are optional. */
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_CertReqTBS, NULL, 0,
-			  NULL, NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, NULL, err, sizeof(err)),
 	    0);
 	CMS_ContentInfo_free(cms);
 	sk_X509_pop_free(certs, X509_free);
@@ -267,9 +266,9 @@ test_sign_detached(void)
 	der = sign_msg(&id, NID_setct_PI_TBS, 1, &derlen);
 	/* The content is not in the message. */
 	ASSERT_PTR_NULL(memfind(der, derlen, "amount", 6));
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, msg,
-			  strlen(msg), &signer, NULL, &content, &clen, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_verify(der, derlen, NID_setct_PI_TBS, msg, strlen(msg), &signer,
+	        NULL, &content, &clen, err, sizeof(err)),
 	    0);
 	ASSERT_PTR_NULL(content);
 	ASSERT_INT_EQ(clen, 0);
@@ -279,13 +278,13 @@ test_sign_detached(void)
 	/* An empty content signs and verifies too. */
 	free(der);
 	ASSERT_INT_EQ(cms_sign("", 0, NID_setct_PI_TBS, id.cert, id.key, NULL,
-			  1, &der, &derlen, err, sizeof(err)),
+	                  1, &der, &derlen, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, "", 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, "x", 1, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	free(der);
 	free_ident(&id);
@@ -305,7 +304,7 @@ test_flipped_content(void)
 	ASSERT_PTR_NOT_NULL(p);
 	p[0] = '9';
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_CertReqTBS, NULL, 0,
-			  NULL, NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "does not verify");
 	free(der);
@@ -314,9 +313,9 @@ test_flipped_content(void)
 	der = sign_msg(&id, NID_setct_PI_TBS, 1, &derlen);
 	memcpy(bad, msg, sizeof(msg));
 	bad[11] ^= 0x01;
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, bad,
-			  strlen(bad), NULL, NULL, NULL, NULL, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_verify(der, derlen, NID_setct_PI_TBS, bad, strlen(bad), NULL,
+	        NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "does not verify");
 	free(der);
@@ -332,27 +331,26 @@ test_wrong_content_type(void)
 	char err[256] = "";
 
 	der = sign_msg(&id, NID_setct_CertReqTBS, 1, &derlen);
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_CertReqTBS, msg,
-			  strlen(msg), NULL, NULL, NULL, NULL, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_verify(der, derlen, NID_setct_CertReqTBS, msg, strlen(msg),
+	        NULL, NULL, NULL, NULL, err, sizeof(err)),
 	    0);
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, msg,
-			  strlen(msg), NULL, NULL, NULL, NULL, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_verify(der, derlen, NID_setct_PI_TBS, msg, strlen(msg), NULL,
+	        NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "content type is setct-CertReqTBS");
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_pkcs7_data, msg,
-			  strlen(msg), NULL, NULL, NULL, NULL, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(cms_verify(der, derlen, NID_pkcs7_data, msg, strlen(msg),
+	                  NULL, NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_undef, msg, strlen(msg),
-			  NULL, NULL, NULL, NULL, err, sizeof(err)),
+	ASSERT_INT_EQ(cms_verify(der, derlen, NID_undef, msg, strlen(msg), NULL,
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	free(der);
 
 	/* cms_sign refuses an unknown content type. */
 	ASSERT_INT_EQ(cms_sign(msg, strlen(msg), NID_undef, id.cert, id.key,
-			  NULL, 1, &der, &derlen, err, sizeof(err)),
+	                  NULL, 1, &der, &derlen, err, sizeof(err)),
 	    -1);
 	ASSERT_PTR_NULL(der);
 	free_ident(&id);
@@ -409,7 +407,7 @@ test_two_signers(void)
 	der = build_signed(&a, &b, EVP_sha256(), 0, &len);
 	ASSERT_INT_EQ(openssl_verifies(der, len), 1);
 	ASSERT_INT_EQ(cms_verify(der, len, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "2 signers");
 	free(der);
@@ -417,7 +415,7 @@ test_two_signers(void)
 	/* The same, with one signer, is accepted: the builder is sound. */
 	der = build_signed(&a, NULL, EVP_sha256(), 0, &len);
 	ASSERT_INT_EQ(cms_verify(der, len, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    0);
 	free(der);
 	free_ident(&a);
@@ -439,7 +437,7 @@ test_weak_forms_refused(void)
 	der = build_signed(&a, NULL, EVP_sha1(), 0, &len);
 	ASSERT_INT_EQ(openssl_verifies(der, len), 1);
 	ASSERT_INT_EQ(cms_verify(der, len, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "expected SHA-256");
 	free(der);
@@ -448,7 +446,7 @@ test_weak_forms_refused(void)
 	der = build_signed(&a, NULL, EVP_sha256(), CMS_NOATTR, &len);
 	ASSERT_INT_EQ(openssl_verifies(der, len), 1);
 	ASSERT_INT_EQ(cms_verify(der, len, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "no signed attributes");
 	free(der);
@@ -459,12 +457,12 @@ test_weak_forms_refused(void)
 	p = memfind(der, len, ecdsa_sha256, sizeof(ecdsa_sha256));
 	ASSERT_PTR_NOT_NULL(p);
 	while ((q = memfind(p + 1, len - (size_t)(p + 1 - der), ecdsa_sha256,
-		    sizeof(ecdsa_sha256))) != NULL)
+	            sizeof(ecdsa_sha256))) != NULL)
 		p = q;
 	p[sizeof(ecdsa_sha256) - 1] = 0x03;
 	ASSERT_INT_EQ(openssl_verifies(der, len), 1);
 	ASSERT_INT_EQ(cms_verify(der, len, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "expected ecdsa-with-SHA256");
 	free(der);
@@ -472,7 +470,7 @@ test_weak_forms_refused(void)
 	/* The signer's certificate left out of the message. */
 	der = build_signed(&a, NULL, EVP_sha256(), CMS_NOCERTS, &len);
 	ASSERT_INT_EQ(cms_verify(der, len, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	free(der);
 	free_ident(&a);
@@ -488,15 +486,15 @@ test_detached_needs_data(void)
 
 	der = sign_msg(&id, NID_setct_PI_TBS, 1, &derlen);
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "no content");
 	free(der);
 
 	der = sign_msg(&id, NID_setct_PI_TBS, 0, &derlen);
-	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_PI_TBS, msg,
-			  strlen(msg), NULL, NULL, NULL, NULL, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_verify(der, derlen, NID_setct_PI_TBS, msg, strlen(msg), NULL,
+	        NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "also given");
 	free(der);
@@ -514,12 +512,12 @@ test_sign_refuses_bad_keys(void)
 
 	/* A key that is not the certificate's. */
 	ASSERT_INT_EQ(cms_sign(msg, strlen(msg), NID_setct_PI_TBS, a.cert,
-			  b.key, NULL, 1, &der, &derlen, err, sizeof(err)),
+	                  b.key, NULL, 1, &der, &derlen, err, sizeof(err)),
 	    -1);
 	ASSERT_PTR_NULL(der);
 	/* Not P-256. */
 	ASSERT_INT_EQ(cms_sign(msg, strlen(msg), NID_setct_PI_TBS, p384.cert,
-			  p384.key, NULL, 1, &der, &derlen, err, sizeof(err)),
+	                  p384.key, NULL, 1, &der, &derlen, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "P-256");
 	free_ident(&a);
@@ -541,7 +539,7 @@ test_bad_framing(void)
 	memcpy(big, der, derlen);
 	big[derlen] = 0;
 	ASSERT_INT_EQ(cms_verify(big, derlen + 1, NID_setct_PI_TBS, NULL, 0,
-			  NULL, NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "trailing");
 	free(big);
@@ -549,29 +547,29 @@ test_bad_framing(void)
 	big = xcalloc(1, CMS_MAX_DER + 1);
 	memcpy(big, der, derlen);
 	ASSERT_INT_EQ(cms_verify(big, CMS_MAX_DER + 1, NID_setct_PI_TBS, NULL,
-			  0, NULL, NULL, NULL, NULL, err, sizeof(err)),
+	                  0, NULL, NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "too large");
 	ASSERT_INT_EQ(cms_open(big, CMS_MAX_DER + 1, id.cert, id.key, &env,
-			  &envlen, err, sizeof(err)),
+	                  &envlen, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "too large");
 	free(big);
 	/* Empty input. */
-	ASSERT_INT_EQ(cms_verify(NULL, 0, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	ASSERT_INT_EQ(cms_verify(NULL, 0, NID_setct_PI_TBS, NULL, 0, NULL, NULL,
+	                  NULL, NULL, err, sizeof(err)),
 	    -1);
 	/* An envelope is not a signature, and a signature not an envelope. */
 	ASSERT_INT_EQ(cms_seal(msg, strlen(msg), id.cert, &env, &envlen, err,
-			  sizeof(err)),
+	                  sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(cms_verify(env, envlen, NID_setct_PI_TBS, NULL, 0, NULL,
-			  NULL, NULL, NULL, err, sizeof(err)),
+	                  NULL, NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "not SignedData");
 	free(env);
-	ASSERT_INT_EQ(cms_open(der, derlen, id.cert, id.key, &env, &envlen,
-			  err, sizeof(err)),
+	ASSERT_INT_EQ(cms_open(der, derlen, id.cert, id.key, &env, &envlen, err,
+	                  sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "not AuthEnvelopedData");
 	free(der);
@@ -595,12 +593,12 @@ test_openssl_cli_chain(void)
 	sk_X509_push(chain, mid.cert);
 	sk_X509_push(chain, leaf.cert);
 	sk_X509_push(chain, mid.cert);
-	ASSERT_INT_EQ(cms_sign(msg, strlen(msg), NID_setct_CertReqTBS,
-			  leaf.cert, leaf.key, chain, 0, &der, &derlen, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_sign(msg, strlen(msg), NID_setct_CertReqTBS, leaf.cert,
+	        leaf.key, chain, 0, &der, &derlen, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(cms_verify(der, derlen, NID_setct_CertReqTBS, NULL, 0,
-			  NULL, &certs, NULL, NULL, err, sizeof(err)),
+	                  NULL, &certs, NULL, NULL, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(sk_X509_num(certs), 2);
 	sk_X509_pop_free(certs, X509_free);
@@ -715,10 +713,10 @@ test_seal_open(void)
 	RAND_bytes(in, 100000);
 	for (i = 0; i < UNIT_N(sizes); i++) {
 		der = seal(in, sizes[i], gw.cert, &derlen);
-		ASSERT_PTR_NULL(sizes[i] >= 16 ?
-			memfind(der, derlen, in, 16) : NULL);
+		ASSERT_PTR_NULL(
+		    sizes[i] >= 16 ? memfind(der, derlen, in, 16) : NULL);
 		ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out,
-				  &outlen, err, sizeof(err)),
+		                  &outlen, err, sizeof(err)),
 		    0);
 		ASSERT_INT_EQ(outlen, sizes[i]);
 		ASSERT_MEM_EQ(out, in, outlen);
@@ -729,10 +727,10 @@ test_seal_open(void)
 	/* AuthEnvelopedData, kari, X9.63 KDF with SHA-256. */
 	der = seal(msg, strlen(msg), gw.cert, &derlen);
 	cms = parse(der, derlen);
-	ASSERT_INT_EQ(OBJ_obj2nid(CMS_get0_type(cms)),
-	    NID_id_smime_ct_authEnvelopedData);
-	ASSERT_INT_EQ(sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms)),
-	    1);
+	ASSERT_INT_EQ(
+	    OBJ_obj2nid(CMS_get0_type(cms)), NID_id_smime_ct_authEnvelopedData);
+	ASSERT_INT_EQ(
+	    sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms)), 1);
 	ri = sk_CMS_RecipientInfo_value(CMS_get0_RecipientInfos(cms), 0);
 	ASSERT_INT_EQ(CMS_RecipientInfo_type(ri), CMS_RECIPINFO_AGREE);
 	ASSERT_INT_EQ(CMS_RecipientInfo_kari_get0_alg(ri, &alg, &ukm), 1);
@@ -755,18 +753,18 @@ test_open_wrong_key(void)
 	der = seal(msg, strlen(msg), gw.cert, &derlen);
 	/* Another party's certificate and key. */
 	ASSERT_INT_EQ(cms_open(der, derlen, other.cert, other.key, &out,
-			  &outlen, err, sizeof(err)),
+	                  &outlen, err, sizeof(err)),
 	    -1);
 	ASSERT_PTR_NULL(out);
 	ASSERT_INT_EQ(outlen, 0);
 	/* The right certificate with the wrong key. */
 	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, other.key, &out, &outlen,
-			  err, sizeof(err)),
+	                  err, sizeof(err)),
 	    -1);
 	ASSERT_PTR_NULL(out);
 	/* And the right pair still works. */
-	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen,
-			  err, sizeof(err)),
+	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen, err,
+	                  sizeof(err)),
 	    0);
 	free(out);
 	free(der);
@@ -803,8 +801,8 @@ test_open_tampered(void)
 		if (i == tag - 2)
 			i = tag;
 		der[i] ^= 0x01;
-		rc = cms_open(der, derlen, gw.cert, gw.key, &out, &outlen,
-		    err, sizeof(err));
+		rc = cms_open(der, derlen, gw.cert, gw.key, &out, &outlen, err,
+		    sizeof(err));
 		der[i] ^= 0x01;
 		if (rc != -1 || out != NULL) {
 			quiet_end(saved);
@@ -814,8 +812,8 @@ test_open_tampered(void)
 		}
 	}
 	quiet_end(saved);
-	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen,
-			  err, sizeof(err)),
+	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen, err,
+	                  sizeof(err)),
 	    0);
 	free(out);
 	free(der);
@@ -861,13 +859,13 @@ test_open_short_tag(void)
 	/* OpenSSL alone accepts the truncated tag ... */
 	cms = parse(der, derlen);
 	bio = BIO_new(BIO_s_mem());
-	ASSERT_INT_EQ(CMS_decrypt(cms, gw.key, gw.cert, NULL, bio, CMS_BINARY),
-	    1);
+	ASSERT_INT_EQ(
+	    CMS_decrypt(cms, gw.key, gw.cert, NULL, bio, CMS_BINARY), 1);
 	CMS_ContentInfo_free(cms);
 	BIO_free(bio);
 	/* ... cms_open does not. */
-	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen,
-			  err, sizeof(err)),
+	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen, err,
+	                  sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "tag is 12 bytes");
 	free(der);
@@ -892,12 +890,12 @@ test_open_refuses_enveloped(void)
 	der = to_der(cms, &derlen);
 	/* It is a valid envelope for this key ... */
 	bio = BIO_new(BIO_s_mem());
-	ASSERT_INT_EQ(CMS_decrypt(cms, gw.key, gw.cert, NULL, bio, CMS_BINARY),
-	    1);
+	ASSERT_INT_EQ(
+	    CMS_decrypt(cms, gw.key, gw.cert, NULL, bio, CMS_BINARY), 1);
 	BIO_free(bio);
 	/* ... but it has no integrity, so cms_open refuses it. */
-	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen,
-			  err, sizeof(err)),
+	ASSERT_INT_EQ(cms_open(der, derlen, gw.cert, gw.key, &out, &outlen, err,
+	                  sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "not AuthEnvelopedData");
 	ASSERT_PTR_NULL(out);
@@ -974,17 +972,17 @@ test_fuzz_verify(void)
 			for (m = 0; m < UNIT_N(masks); m++) {
 				memcpy(buf, der[d], derlen[d]);
 				buf[i] ^= masks[m];
-				if (cms_verify(buf, derlen[d],
-					NID_setct_PI_TBS, data, len, &signer,
-					NULL, &content, &clen, err,
-					sizeof(err)) != 0)
+				if (cms_verify(buf, derlen[d], NID_setct_PI_TBS,
+				        data, len, &signer, NULL, &content,
+				        &clen, err, sizeof(err)) != 0)
 					continue;
 				accepted++;
-				if (!EVP_PKEY_eq(X509_get0_pubkey(signer),
-					id.key))
+				if (!EVP_PKEY_eq(
+				        X509_get0_pubkey(signer), id.key))
 					fail = "accepted another signer";
-				if (!d && (clen != strlen(msg) ||
-					      memcmp(content, msg, clen) != 0))
+				if (!d &&
+				    (clen != strlen(msg) ||
+				        memcmp(content, msg, clen) != 0))
 					fail = "accepted other content";
 				X509_free(signer);
 				free(content);
@@ -997,8 +995,8 @@ test_fuzz_verify(void)
 		for (i = 0; i < derlen[d] && fail == NULL; i++) {
 			memcpy(buf, der[d], i);
 			if (cms_verify(buf, i, NID_setct_PI_TBS, data, len,
-				NULL, NULL, NULL, NULL, err,
-				sizeof(err)) != -1) {
+			        NULL, NULL, NULL, NULL, err,
+			        sizeof(err)) != -1) {
 				fail = "accepted a truncation";
 				failpos = i;
 			}
@@ -1035,7 +1033,7 @@ test_fuzz_open(void)
 			memcpy(buf, der, derlen);
 			buf[i] ^= masks[m];
 			if (cms_open(buf, derlen, gw.cert, gw.key, &out,
-				&outlen, err, sizeof(err)) != 0)
+			        &outlen, err, sizeof(err)) != 0)
 				continue;
 			if (outlen != strlen(msg) ||
 			    memcmp(out, msg, outlen) != 0) {
@@ -1048,7 +1046,7 @@ test_fuzz_open(void)
 	for (i = 0; i < derlen && fail == NULL; i++) {
 		memcpy(buf, der, i);
 		if (cms_open(buf, i, gw.cert, gw.key, &out, &outlen, err,
-			sizeof(err)) != -1) {
+		        sizeof(err)) != -1) {
 			fail = "opened a truncation";
 			failpos = i;
 		}
@@ -1083,9 +1081,9 @@ test_garbage(void)
 			buf[3] = (unsigned char)(n - 4);
 		}
 		if (cms_verify(buf, n, NID_setct_PI_TBS, NULL, 0, NULL, NULL,
-			NULL, NULL, err, sizeof(err)) != -1 ||
+		        NULL, NULL, err, sizeof(err)) != -1 ||
 		    cms_open(buf, n, id.cert, id.key, &out, &outlen, err,
-			sizeof(err)) != -1) {
+		        sizeof(err)) != -1) {
 			quiet_end(saved);
 			unit_fail(__FILE__, __LINE__, "garbage accepted");
 		}
@@ -1119,8 +1117,7 @@ static const struct unit_case cases[] = {
 	{ "every flipped ciphertext or tag byte fails", test_open_tampered },
 	{ "a truncated GCM tag is refused", test_open_short_tag },
 	{ "plain EnvelopedData refused", test_open_refuses_enveloped },
-	{ "openssl cms -decrypt opens our envelope",
-	    test_openssl_cli_decrypt },
+	{ "openssl cms -decrypt opens our envelope", test_openssl_cli_decrypt },
 	{ "verify: flipped bytes and truncations never crash",
 	    test_fuzz_verify },
 	{ "open: flipped bytes and truncations never crash", test_fuzz_open },

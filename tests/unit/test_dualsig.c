@@ -42,8 +42,8 @@ self_signed(const char *cn)
 	X509_gmtime_adj(X509_getm_notAfter(id.cert), 86400);
 	X509_set_pubkey(id.cert, id.key);
 	name = X509_get_subject_name(id.cert);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(
+	    name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(id.cert, name);
 	ASSERT_TRUE(X509_sign(id.cert, id.key, EVP_sha256()) > 0);
 	return id;
@@ -88,7 +88,7 @@ sign_purchase(const struct purchase *p, const struct ident *ch,
 	char err[256] = "";
 
 	if (dualsig_sign(p->pi, p->pilen, p->oi, p->oilen, merchant, xid,
-		ch->cert, ch->key, NULL, &sig, siglen, err, sizeof(err)) != 0)
+	        ch->cert, ch->key, NULL, &sig, siglen, err, sizeof(err)) != 0)
 		unit_fail(__FILE__, __LINE__, "dualsig_sign: %s", err);
 	return sig;
 }
@@ -101,7 +101,7 @@ merchant_ok(const unsigned char *sig, size_t siglen, const void *oi,
 	char err[256] = "";
 
 	return dualsig_verify_oi(sig, siglen, oi, oilen, hpi, merchant, xid,
-	    NULL, NULL, err, sizeof(err)) == 0;
+	           NULL, NULL, err, sizeof(err)) == 0;
 }
 
 static int
@@ -112,7 +112,7 @@ gateway_ok(const unsigned char *sig, size_t siglen, const void *pi,
 	char err[256] = "";
 
 	return dualsig_verify_pi(sig, siglen, pi, pilen, hoi, merchant, xid,
-	    NULL, NULL, err, sizeof(err)) == 0;
+	           NULL, NULL, err, sizeof(err)) == 0;
 }
 
 static void
@@ -123,8 +123,9 @@ test_hash(void)
 
 	dualsig_hash("abc", 3, h);
 	hex = hex_encode(h, 32);
-	ASSERT_STR_EQ(hex, "ba7816bf8f01cfea414140de5dae2223"
-			   "b00361a396177a9cb410ff61f20015ad");
+	ASSERT_STR_EQ(hex,
+	    "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
 	free(hex);
 }
 
@@ -149,8 +150,7 @@ test_round_trip(void)
 	}
 
 	ASSERT_INT_EQ(dualsig_verify_oi(sig, siglen, p.oi, p.oilen, p.hpi,
-			  "M-0001", "xid-1", &signer, &certs, err,
-			  sizeof(err)),
+	                  "M-0001", "xid-1", &signer, &certs, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(X509_cmp(signer, ch.cert), 0);
 	ASSERT_INT_EQ(sk_X509_num(certs), 1);
@@ -158,7 +158,7 @@ test_round_trip(void)
 	sk_X509_pop_free(certs, X509_free);
 
 	ASSERT_INT_EQ(dualsig_verify_pi(sig, siglen, p.pi, p.pilen, p.hoi,
-			  "M-0001", "xid-1", &signer, NULL, err, sizeof(err)),
+	                  "M-0001", "xid-1", &signer, NULL, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(X509_cmp(signer, ch.cert), 0);
 	X509_free(signer);
@@ -184,9 +184,9 @@ test_tbs_format(void)
 	    "{\"hoi\":\"%s\",\"hpi\":\"%s\",\"merchant\":\"M-0001\","
 	    "\"xid\":\"xid-1\"}",
 	    hoi, hpi);
-	ASSERT_INT_EQ(cms_verify(sig, siglen, NID_setct_PI_TBS, tbs,
-			  strlen(tbs), NULL, NULL, NULL, NULL, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    cms_verify(sig, siglen, NID_setct_PI_TBS, tbs, strlen(tbs), NULL,
+	        NULL, NULL, NULL, err, sizeof(err)),
 	    0);
 	free(hoi);
 	free(hpi);
@@ -205,18 +205,18 @@ test_changed_oi(void)
 	make_purchase(&p, "xid-1", "4242424242424242");
 	sig = sign_purchase(&p, &ch, "M-0001", "xid-1", &siglen);
 	p.oi[10] ^= 0x01;
-	ASSERT_FALSE(merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001",
-	    "xid-1"));
+	ASSERT_FALSE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001", "xid-1"));
 	/* A merchant passing on the hash of a changed order. */
 	dualsig_hash(p.oi, p.oilen, hoi2);
-	ASSERT_FALSE(gateway_ok(sig, siglen, p.pi, p.pilen, hoi2, "M-0001",
-	    "xid-1"));
+	ASSERT_FALSE(
+	    gateway_ok(sig, siglen, p.pi, p.pilen, hoi2, "M-0001", "xid-1"));
 	/* One byte more or less. */
 	p.oi[10] ^= 0x01;
-	ASSERT_FALSE(merchant_ok(sig, siglen, p.oi, p.oilen - 1, p.hpi,
-	    "M-0001", "xid-1"));
-	ASSERT_TRUE(merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001",
-	    "xid-1"));
+	ASSERT_FALSE(merchant_ok(
+	    sig, siglen, p.oi, p.oilen - 1, p.hpi, "M-0001", "xid-1"));
+	ASSERT_TRUE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001", "xid-1"));
 	free(sig);
 	free_ident(&ch);
 }
@@ -235,14 +235,14 @@ test_changed_pi(void)
 	amount = strstr(p.pi, "1999");
 	ASSERT_PTR_NOT_NULL(amount);
 	amount[0] = '9';
-	ASSERT_FALSE(gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0001",
-	    "xid-1"));
+	ASSERT_FALSE(
+	    gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0001", "xid-1"));
 	dualsig_hash(p.pi, p.pilen, hpi2);
-	ASSERT_FALSE(merchant_ok(sig, siglen, p.oi, p.oilen, hpi2, "M-0001",
-	    "xid-1"));
+	ASSERT_FALSE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, hpi2, "M-0001", "xid-1"));
 	amount[0] = '1';
-	ASSERT_TRUE(gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0001",
-	    "xid-1"));
+	ASSERT_TRUE(
+	    gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0001", "xid-1"));
 	free(sig);
 	free_ident(&ch);
 }
@@ -262,21 +262,21 @@ test_swapped_pi(void)
 	sigb = sign_purchase(&b, &ch, "M-0001", "xid-B", &siglenb);
 
 	/* Gateway: B's PI with A's signature and H(OI_A). */
-	ASSERT_FALSE(gateway_ok(siga, siglena, b.pi, b.pilen, a.hoi, "M-0001",
-	    "xid-A"));
+	ASSERT_FALSE(
+	    gateway_ok(siga, siglena, b.pi, b.pilen, a.hoi, "M-0001", "xid-A"));
 	/* Gateway: B's PI and B's signature, but under A's order. */
-	ASSERT_FALSE(gateway_ok(sigb, siglenb, b.pi, b.pilen, a.hoi, "M-0001",
-	    "xid-A"));
-	ASSERT_FALSE(gateway_ok(sigb, siglenb, b.pi, b.pilen, a.hoi, "M-0001",
-	    "xid-B"));
+	ASSERT_FALSE(
+	    gateway_ok(sigb, siglenb, b.pi, b.pilen, a.hoi, "M-0001", "xid-A"));
+	ASSERT_FALSE(
+	    gateway_ok(sigb, siglenb, b.pi, b.pilen, a.hoi, "M-0001", "xid-B"));
 	/* Merchant: A's order with H(PI_B). */
-	ASSERT_FALSE(merchant_ok(siga, siglena, a.oi, a.oilen, b.hpi, "M-0001",
-	    "xid-A"));
+	ASSERT_FALSE(merchant_ok(
+	    siga, siglena, a.oi, a.oilen, b.hpi, "M-0001", "xid-A"));
 	/* Each purchase still verifies on its own. */
-	ASSERT_TRUE(gateway_ok(sigb, siglenb, b.pi, b.pilen, b.hoi, "M-0001",
-	    "xid-B"));
-	ASSERT_TRUE(merchant_ok(siga, siglena, a.oi, a.oilen, a.hpi, "M-0001",
-	    "xid-A"));
+	ASSERT_TRUE(
+	    gateway_ok(sigb, siglenb, b.pi, b.pilen, b.hoi, "M-0001", "xid-B"));
+	ASSERT_TRUE(merchant_ok(
+	    siga, siglena, a.oi, a.oilen, a.hpi, "M-0001", "xid-A"));
 	free(siga);
 	free(sigb);
 	free_ident(&ch);
@@ -292,17 +292,17 @@ test_other_merchant_or_xid(void)
 
 	make_purchase(&p, "xid-1", "4242424242424242");
 	sig = sign_purchase(&p, &ch, "M-0001", "xid-1", &siglen);
-	ASSERT_FALSE(merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0002",
-	    "xid-1"));
-	ASSERT_FALSE(gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0002",
-	    "xid-1"));
-	ASSERT_FALSE(merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001",
-	    "xid-2"));
-	ASSERT_FALSE(gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0001",
-	    "xid-2"));
+	ASSERT_FALSE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0002", "xid-1"));
+	ASSERT_FALSE(
+	    gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0002", "xid-1"));
+	ASSERT_FALSE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001", "xid-2"));
+	ASSERT_FALSE(
+	    gateway_ok(sig, siglen, p.pi, p.pilen, p.hoi, "M-0001", "xid-2"));
 	/* A prefix is not the same merchant. */
-	ASSERT_FALSE(merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-000",
-	    "xid-1"));
+	ASSERT_FALSE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-000", "xid-1"));
 	free(sig);
 	free_ident(&ch);
 }
@@ -327,22 +327,21 @@ test_other_content_type(void)
 	    "{\"hoi\":\"%s\",\"hpi\":\"%s\",\"merchant\":\"M-0001\","
 	    "\"xid\":\"xid-1\"}",
 	    hoi, hpi);
-	ASSERT_INT_EQ(cms_sign(tbs, strlen(tbs), NID_setct_CertReqTBS,
-			  ch.cert, ch.key, NULL, 1, &sig, &siglen, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(cms_sign(tbs, strlen(tbs), NID_setct_CertReqTBS, ch.cert,
+	                  ch.key, NULL, 1, &sig, &siglen, err, sizeof(err)),
 	    0);
 	ASSERT_INT_EQ(dualsig_verify_oi(sig, siglen, p.oi, p.oilen, p.hpi,
-			  "M-0001", "xid-1", NULL, NULL, err, sizeof(err)),
+	                  "M-0001", "xid-1", NULL, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "content type");
 	free(sig);
 
 	/* Under setct-PI-TBS the very same bytes verify. */
 	ASSERT_INT_EQ(cms_sign(tbs, strlen(tbs), NID_setct_PI_TBS, ch.cert,
-			  ch.key, NULL, 1, &sig, &siglen, err, sizeof(err)),
+	                  ch.key, NULL, 1, &sig, &siglen, err, sizeof(err)),
 	    0);
-	ASSERT_TRUE(merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001",
-	    "xid-1"));
+	ASSERT_TRUE(
+	    merchant_ok(sig, siglen, p.oi, p.oilen, p.hpi, "M-0001", "xid-1"));
 	free(sig);
 	free(hoi);
 	free(hpi);
@@ -363,7 +362,7 @@ test_signer_reported(void)
 	make_purchase(&p, "xid-1", "4242424242424242");
 	sig = sign_purchase(&p, &b, "M-0001", "xid-1", &siglen);
 	ASSERT_INT_EQ(dualsig_verify_pi(sig, siglen, p.pi, p.pilen, p.hoi,
-			  "M-0001", "xid-1", &signer, NULL, err, sizeof(err)),
+	                  "M-0001", "xid-1", &signer, NULL, err, sizeof(err)),
 	    0);
 	ASSERT_INT_NE(X509_cmp(signer, a.cert), 0);
 	ASSERT_INT_EQ(X509_cmp(signer, b.cert), 0);
@@ -384,29 +383,29 @@ test_bad_ids(void)
 	char err[256] = "";
 
 	make_purchase(&p, "xid-1", "4242424242424242");
-	ASSERT_INT_EQ(dualsig_sign(p.pi, p.pilen, p.oi, p.oilen, "", "xid-1",
-			  ch.cert, ch.key, NULL, &sig, &siglen, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    dualsig_sign(p.pi, p.pilen, p.oi, p.oilen, "", "xid-1", ch.cert,
+	        ch.key, NULL, &sig, &siglen, err, sizeof(err)),
 	    -1);
 	ASSERT_PTR_NULL(sig);
-	ASSERT_INT_EQ(dualsig_sign(p.pi, p.pilen, p.oi, p.oilen, "M-0001",
-			  NULL, ch.cert, ch.key, NULL, &sig, &siglen, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    dualsig_sign(p.pi, p.pilen, p.oi, p.oilen, "M-0001", NULL, ch.cert,
+	        ch.key, NULL, &sig, &siglen, err, sizeof(err)),
 	    -1);
 	/* Not UTF-8. */
-	ASSERT_INT_EQ(dualsig_sign(p.pi, p.pilen, p.oi, p.oilen, "M-\xff",
-			  "xid-1", ch.cert, ch.key, NULL, &sig, &siglen, err,
-			  sizeof(err)),
+	ASSERT_INT_EQ(
+	    dualsig_sign(p.pi, p.pilen, p.oi, p.oilen, "M-\xff", "xid-1",
+	        ch.cert, ch.key, NULL, &sig, &siglen, err, sizeof(err)),
 	    -1);
 	ASSERT_STR_CONTAINS(err, "UTF-8");
 
 	sig = sign_purchase(&p, &ch, "M-0001", "xid-1", &siglen);
 	ASSERT_INT_EQ(dualsig_verify_oi(sig, siglen, p.oi, p.oilen, p.hpi, "",
-			  "xid-1", &signer, NULL, err, sizeof(err)),
+	                  "xid-1", &signer, NULL, err, sizeof(err)),
 	    -1);
 	ASSERT_PTR_NULL(signer);
 	ASSERT_INT_EQ(dualsig_verify_pi(sig, siglen, p.pi, p.pilen, NULL,
-			  "M-0001", "xid-1", NULL, NULL, err, sizeof(err)),
+	                  "M-0001", "xid-1", NULL, NULL, err, sizeof(err)),
 	    -1);
 	free(sig);
 	free_ident(&ch);
@@ -465,12 +464,12 @@ test_garbage_sig(void)
 	make_purchase(&p, "xid-1", "4242424242424242");
 	sig = sign_purchase(&p, &ch, "M-0001", "xid-1", &siglen);
 	for (i = 0; i < siglen; i++)
-		if (merchant_ok(sig, i, p.oi, p.oilen, p.hpi, "M-0001",
-			"xid-1"))
+		if (merchant_ok(
+		        sig, i, p.oi, p.oilen, p.hpi, "M-0001", "xid-1"))
 			unit_fail(__FILE__, __LINE__,
 			    "truncation to %zu accepted", i);
-	ASSERT_FALSE(merchant_ok(NULL, 0, p.oi, p.oilen, p.hpi, "M-0001",
-	    "xid-1"));
+	ASSERT_FALSE(
+	    merchant_ok(NULL, 0, p.oi, p.oilen, p.hpi, "M-0001", "xid-1"));
 	free(sig);
 	free_ident(&ch);
 }
