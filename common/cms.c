@@ -30,39 +30,12 @@
 #include <openssl/x509.h>
 
 #include "cms.h"
+#include "errbuf.h"
 #include "log.h"
 #include "xmalloc.h"
 
 /* The full GCM tag; OpenSSL accepts anything GCM allows, down to 4 bytes. */
 #define CMS_GCM_TAG_LEN 16
-
-static void cms_seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-cms_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* An OpenSSL call failed: drain the queue into the log and err. */
-static void
-cms_sslerr(char *err, size_t errlen, const char *what)
-{
-	char reason[256];
-
-	log_openssl(what, reason, sizeof(reason));
-	if (reason[0] != '\0')
-		cms_seterr(err, errlen, "%s: %s", what, reason);
-	else
-		cms_seterr(err, errlen, "%s", what);
-}
 
 /* A read-only memory BIO over data; "" stands in for empty content. */
 static BIO *
@@ -95,13 +68,13 @@ cms_to_der(CMS_ContentInfo *cms, unsigned char **der, size_t *derlen, char *err,
 	int n;
 
 	if ((n = i2d_CMS_ContentInfo(cms, NULL)) <= 0) {
-		cms_sslerr(err, errlen, "cannot encode CMS structure");
+		errbuf_openssl(err, errlen, "cannot encode CMS structure");
 		return -1;
 	}
 	p = buf = xmalloc((size_t)n);
 	if (i2d_CMS_ContentInfo(cms, &p) != n) {
 		free(buf);
-		cms_sslerr(err, errlen, "cannot encode CMS structure");
+		errbuf_openssl(err, errlen, "cannot encode CMS structure");
 		return -1;
 	}
 	*der = buf;
@@ -117,21 +90,21 @@ cms_parse(const unsigned char *der, size_t derlen, char *err, size_t errlen)
 	const unsigned char *p = der;
 
 	if (der == NULL || derlen == 0) {
-		cms_seterr(err, errlen, "empty CMS message");
+		errbuf_set(err, errlen, "empty CMS message");
 		return NULL;
 	}
 	if (derlen > CMS_MAX_DER) {
-		cms_seterr(
+		errbuf_set(
 		    err, errlen, "CMS message too large (%zu bytes)", derlen);
 		return NULL;
 	}
 	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)derlen)) == NULL) {
-		cms_sslerr(err, errlen, "not a CMS message");
+		errbuf_openssl(err, errlen, "not a CMS message");
 		return NULL;
 	}
 	if (p != der + derlen) {
 		CMS_ContentInfo_free(cms);
-		cms_seterr(err, errlen, "%zu trailing bytes after CMS message",
+		errbuf_set(err, errlen, "%zu trailing bytes after CMS message",
 		    derlen - (size_t)(p - der));
 		return NULL;
 	}
@@ -160,27 +133,27 @@ cms_sign(const void *data, size_t len, int content_nid, X509 *signer,
 	*der = NULL;
 	*derlen = 0;
 	if (signer == NULL || key == NULL) {
-		cms_seterr(err, errlen, "no signer certificate or key");
+		errbuf_set(err, errlen, "no signer certificate or key");
 		goto out;
 	}
 	if (data == NULL && len > 0) {
-		cms_seterr(err, errlen, "no content to sign");
+		errbuf_set(err, errlen, "no content to sign");
 		goto out;
 	}
 	if (len > CMS_MAX_DER) {
-		cms_seterr(err, errlen, "content too large (%zu bytes)", len);
+		errbuf_set(err, errlen, "content too large (%zu bytes)", len);
 		goto out;
 	}
 	if (content_nid == NID_undef ||
 	    (type = OBJ_nid2obj(content_nid)) == NULL ||
 	    OBJ_length(type) == 0) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "unknown content type %d", content_nid);
+		errbuf_set(err, errlen, "unknown content type %d", content_nid);
 		goto out;
 	}
 	if (!cms_is_p256(key)) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "signing key is not an EC P-256 key");
+		errbuf_set(err, errlen, "signing key is not an EC P-256 key");
 		goto out;
 	}
 	if (detached)
@@ -188,16 +161,16 @@ cms_sign(const void *data, size_t len, int content_nid, X509 *signer,
 
 	if ((in = cms_membio(data, len)) == NULL ||
 	    (cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL) {
-		cms_sslerr(err, errlen, "cannot start SignedData");
+		errbuf_openssl(err, errlen, "cannot start SignedData");
 		goto out;
 	}
 	if (!CMS_set_detached(cms, detached ? 1 : 0) ||
 	    !CMS_set1_eContentType(cms, type)) {
-		cms_sslerr(err, errlen, "cannot set content type");
+		errbuf_openssl(err, errlen, "cannot set content type");
 		goto out;
 	}
 	if (CMS_add1_signer(cms, signer, key, EVP_sha256(), flags) == NULL) {
-		cms_sslerr(err, errlen, "cannot add signer");
+		errbuf_openssl(err, errlen, "cannot add signer");
 		goto out;
 	}
 	/* CMS_add1_cert refuses a certificate already present: skip those. */
@@ -208,12 +181,13 @@ cms_sign(const void *data, size_t len, int content_nid, X509 *signer,
 		for (j = 0; !dup && j < i; j++)
 			dup = X509_cmp(c, sk_X509_value(chain, j)) == 0;
 		if (!dup && !CMS_add1_cert(cms, c)) {
-			cms_sslerr(err, errlen, "cannot add chain certificate");
+			errbuf_openssl(
+			    err, errlen, "cannot add chain certificate");
 			goto out;
 		}
 	}
 	if (!CMS_final(cms, in, NULL, flags)) {
-		cms_sslerr(err, errlen, "cannot sign");
+		errbuf_openssl(err, errlen, "cannot sign");
 		goto out;
 	}
 	ret = cms_to_der(cms, der, derlen, err, errlen);
@@ -252,11 +226,11 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 	if (expect_nid == NID_undef ||
 	    (want = OBJ_nid2obj(expect_nid)) == NULL || OBJ_length(want) == 0) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "unknown content type %d", expect_nid);
+		errbuf_set(err, errlen, "unknown content type %d", expect_nid);
 		goto out;
 	}
 	if ((data == NULL && len > 0) || len > CMS_MAX_DER) {
-		cms_seterr(
+		errbuf_set(
 		    err, errlen, "bad detached content (%zu bytes)", len);
 		goto out;
 	}
@@ -264,14 +238,14 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		goto out;
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		cms_objname(CMS_get0_type(cms), got, sizeof(got));
-		cms_seterr(
+		errbuf_set(
 		    err, errlen, "CMS message is %s, not SignedData", got);
 		goto out;
 	}
 	if ((sis = CMS_get0_SignerInfos(cms)) == NULL ||
 	    (n = sk_CMS_SignerInfo_num(sis)) != 1) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "%d signers, expected exactly one",
+		errbuf_set(err, errlen, "%d signers, expected exactly one",
 		    sis == NULL ? 0 : n);
 		goto out;
 	}
@@ -283,7 +257,7 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		ERR_clear_error();
 		cms_objname(obj, got, sizeof(got));
 		cms_objname(want, exp, sizeof(exp));
-		cms_seterr(
+		errbuf_set(
 		    err, errlen, "content type is %s, expected %s", got, exp);
 		goto out;
 	}
@@ -293,7 +267,7 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		X509_ALGOR_get0(&obj, NULL, NULL, dig);
 	if (obj == NULL || OBJ_obj2nid(obj) != NID_sha256) {
 		cms_objname(obj, got, sizeof(got));
-		cms_seterr(err, errlen, "digest is %s, expected SHA-256", got);
+		errbuf_set(err, errlen, "digest is %s, expected SHA-256", got);
 		goto out;
 	}
 	/* OpenSSL would ignore this field; we accept only what we make. */
@@ -302,7 +276,7 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 		X509_ALGOR_get0(&obj, NULL, NULL, sig);
 	if (obj == NULL || OBJ_obj2nid(obj) != NID_ecdsa_with_SHA256) {
 		cms_objname(obj, got, sizeof(got));
-		cms_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "signature algorithm is %s, expected ecdsa-with-SHA256",
 		    got);
 		goto out;
@@ -312,25 +286,25 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 	 * content type, and the message could be relabelled.
 	 */
 	if (CMS_signed_get_attr_count(si) <= 0) {
-		cms_seterr(err, errlen, "no signed attributes");
+		errbuf_set(err, errlen, "no signed attributes");
 		goto out;
 	}
 	ctattr = CMS_signed_get0_data_by_OBJ(
 	    si, OBJ_nid2obj(NID_pkcs9_contentType), -3, V_ASN1_OBJECT);
 	if (ctattr == NULL || OBJ_cmp(ctattr, want) != 0) {
 		ERR_clear_error();
-		cms_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "signed content-type attribute missing or different");
 		goto out;
 	}
 
 	detached = CMS_is_detached(cms);
 	if (detached && data == NULL) {
-		cms_seterr(err, errlen, "detached signature but no content");
+		errbuf_set(err, errlen, "detached signature but no content");
 		goto out;
 	}
 	if (!detached && data != NULL) {
-		cms_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "content is attached and was also given separately");
 		goto out;
 	}
@@ -342,7 +316,7 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 	if (data != NULL &&
 	    ((mem = cms_membio(data, len)) == NULL ||
 	        (dcont = BIO_new(BIO_f_buffer())) == NULL)) {
-		cms_sslerr(err, errlen, "cannot read content");
+		errbuf_openssl(err, errlen, "cannot read content");
 		goto out;
 	}
 	if (dcont != NULL) {
@@ -351,27 +325,27 @@ cms_verify(const unsigned char *der, size_t derlen, int expect_nid,
 	}
 	if (CMS_verify(cms, NULL, NULL, dcont, NULL,
 	        CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
-		cms_sslerr(err, errlen, "signature does not verify");
+		errbuf_openssl(err, errlen, "signature does not verify");
 		goto out;
 	}
 	if ((signers = CMS_get0_signers(cms)) == NULL ||
 	    sk_X509_num(signers) != 1 || sk_X509_value(signers, 0) == NULL) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "signer's certificate not in message");
+		errbuf_set(err, errlen, "signer's certificate not in message");
 		goto out;
 	}
 
 	if (certs != NULL && (*certs = CMS_get1_certs(cms)) == NULL)
 		*certs = sk_X509_new_null();
 	if (certs != NULL && *certs == NULL) {
-		cms_sslerr(err, errlen, "cannot list certificates");
+		errbuf_openssl(err, errlen, "cannot list certificates");
 		goto out;
 	}
 	if (content != NULL && !detached) {
 		pos = CMS_get0_content(cms);
 		if (pos == NULL || *pos == NULL) {
 			ERR_clear_error();
-			cms_seterr(err, errlen, "no content");
+			errbuf_set(err, errlen, "no content");
 			goto out;
 		}
 		*content = xmemdup(ASN1_STRING_get0_data(*pos),
@@ -418,42 +392,43 @@ cms_seal(const void *data, size_t len, X509 *recipient, unsigned char **der,
 	*der = NULL;
 	*derlen = 0;
 	if (recipient == NULL) {
-		cms_seterr(err, errlen, "no recipient certificate");
+		errbuf_set(err, errlen, "no recipient certificate");
 		goto out;
 	}
 	if ((data == NULL && len > 0) || len > CMS_MAX_DER) {
-		cms_seterr(err, errlen, "bad content to seal (%zu bytes)", len);
+		errbuf_set(err, errlen, "bad content to seal (%zu bytes)", len);
 		goto out;
 	}
 	if ((pub = X509_get0_pubkey(recipient)) == NULL ||
 	    !EVP_PKEY_is_a(pub, "EC")) {
 		ERR_clear_error();
-		cms_seterr(err, errlen, "recipient's key is not an EC key");
+		errbuf_set(err, errlen, "recipient's key is not an EC key");
 		goto out;
 	}
 	if ((in = cms_membio(data, len)) == NULL ||
 	    (cms = CMS_AuthEnvelopedData_create(EVP_aes_256_gcm())) == NULL) {
-		cms_sslerr(err, errlen, "cannot start AuthEnvelopedData");
+		errbuf_openssl(err, errlen, "cannot start AuthEnvelopedData");
 		goto out;
 	}
 	/* A new AuthEnvelopedData leaves the ciphertext out unless told. */
 	if (!CMS_set_detached(cms, 0)) {
-		cms_sslerr(err, errlen, "cannot start AuthEnvelopedData");
+		errbuf_openssl(err, errlen, "cannot start AuthEnvelopedData");
 		goto out;
 	}
 	if ((ri = CMS_add1_recipient_cert(cms, recipient, CMS_BINARY)) ==
 	    NULL) {
-		cms_sslerr(err, errlen, "cannot add recipient");
+		errbuf_openssl(err, errlen, "cannot add recipient");
 		goto out;
 	}
 	/* OpenSSL's default key-derivation hash for ECDH is SHA-1. */
 	if ((pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL ||
 	    EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0) {
-		cms_sslerr(err, errlen, "cannot set key derivation to SHA-256");
+		errbuf_openssl(
+		    err, errlen, "cannot set key derivation to SHA-256");
 		goto out;
 	}
 	if (!CMS_final(cms, in, NULL, CMS_BINARY)) {
-		cms_sslerr(err, errlen, "cannot seal");
+		errbuf_openssl(err, errlen, "cannot seal");
 		goto out;
 	}
 	ret = cms_to_der(cms, der, derlen, err, errlen);
@@ -537,7 +512,7 @@ cms_open(const unsigned char *der, size_t derlen, X509 *cert, EVP_PKEY *key,
 	*out = NULL;
 	*outlen = 0;
 	if (cert == NULL || key == NULL) {
-		cms_seterr(err, errlen, "no key-exchange certificate or key");
+		errbuf_set(err, errlen, "no key-exchange certificate or key");
 		goto out;
 	}
 	if ((cms = cms_parse(der, derlen, err, errlen)) == NULL)
@@ -545,29 +520,29 @@ cms_open(const unsigned char *der, size_t derlen, X509 *cert, EVP_PKEY *key,
 	if (OBJ_obj2nid(CMS_get0_type(cms)) !=
 	    NID_id_smime_ct_authEnvelopedData) {
 		cms_objname(CMS_get0_type(cms), got, sizeof(got));
-		cms_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "CMS message is %s, not AuthEnvelopedData", got);
 		goto out;
 	}
 	if ((maclen = cms_aenv_maclen(der, derlen)) != CMS_GCM_TAG_LEN) {
-		cms_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "authentication tag is %ld bytes, expected %d", maclen,
 		    CMS_GCM_TAG_LEN);
 		goto out;
 	}
 	/* A secure memory BIO wipes the plaintext when it is freed. */
 	if ((bio = BIO_new(BIO_s_secmem())) == NULL) {
-		cms_sslerr(err, errlen, "cannot allocate");
+		errbuf_openssl(err, errlen, "cannot allocate");
 		goto out;
 	}
 	/* Fails on a wrong key, no matching recipient, or a bad GCM tag. */
 	if (!CMS_decrypt(cms, key, cert, NULL, bio, CMS_BINARY)) {
-		cms_sslerr(err, errlen, "cannot open envelope");
+		errbuf_openssl(err, errlen, "cannot open envelope");
 		goto out;
 	}
 	BIO_get_mem_ptr(bio, &mem);
 	if (mem == NULL) {
-		cms_sslerr(err, errlen, "cannot read plaintext");
+		errbuf_openssl(err, errlen, "cannot read plaintext");
 		goto out;
 	}
 	*out = xmalloc(mem->length > 0 ? mem->length : 1);

@@ -35,6 +35,7 @@
 #include <openssl/x509.h>
 
 #include "http.h"
+#include "errbuf.h"
 #include "log.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -85,21 +86,6 @@ static const struct {
 	{ EVHTTP_REQ_OPTIONS, "OPTIONS" },
 	{ EVHTTP_REQ_PATCH, "PATCH" },
 };
-
-static void http_seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-http_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char *
 http_method_name(enum evhttp_cmd_type cmd)
@@ -346,19 +332,19 @@ http_server_new(struct event_base *base, SSL_CTX *ctx, const char *addr,
 	int e;
 
 	if (port < 0 || port > 65535) {
-		http_seterr(err, errlen, "bad port %d", port);
+		errbuf_set(err, errlen, "bad port %d", port);
 		return NULL;
 	}
 	srv = xcalloc(1, sizeof(*srv));
 	srv->base = base;
 	if (SSL_CTX_up_ref(ctx) != 1) {
 		free(srv);
-		http_seterr(err, errlen, "cannot reference the TLS context");
+		errbuf_set(err, errlen, "cannot reference the TLS context");
 		return NULL;
 	}
 	srv->ctx = ctx;
 	if ((srv->evh = evhttp_new(base)) == NULL) {
-		http_seterr(err, errlen, "cannot create the HTTP server");
+		errbuf_set(err, errlen, "cannot create the HTTP server");
 		goto fail;
 	}
 	evhttp_set_bevcb(srv->evh, http_server_bev_cb, srv);
@@ -373,13 +359,13 @@ http_server_new(struct event_base *base, SSL_CTX *ctx, const char *addr,
 	    evhttp_bind_socket_with_handle(srv->evh, addr, (ev_uint16_t)port);
 	if (srv->sock == NULL) {
 		e = EVUTIL_SOCKET_ERROR();
-		http_seterr(err, errlen, "cannot listen on %s:%d: %s", addr,
+		errbuf_set(err, errlen, "cannot listen on %s:%d: %s", addr,
 		    port, e ? evutil_socket_error_to_string(e) : "failed");
 		goto fail;
 	}
 	fd = evhttp_bound_socket_get_fd(srv->sock);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-		http_seterr(err, errlen, "getsockname: %s", strerror(errno));
+		errbuf_set(err, errlen, "getsockname: %s", strerror(errno));
 		goto fail;
 	}
 	if (ss.ss_family == AF_INET)
@@ -584,16 +570,16 @@ http_call_explain(struct http_call *call, const char *host, int port,
 
 	if (call->timed_out ||
 	    (call->has_error && call->error == EVREQ_HTTP_TIMEOUT)) {
-		http_seterr(err, errlen, "%s:%d: timed out after %d s", host,
+		errbuf_set(err, errlen, "%s:%d: timed out after %d s", host,
 		    port, timeout_secs);
 	} else if ((why = tls_error(call->ssl)) != NULL) {
-		http_seterr(err, errlen, "%s:%d: %s", host, port, why);
+		errbuf_set(err, errlen, "%s:%d: %s", host, port, why);
 	} else if ((why = http_call_tls_error(call)) != NULL) {
-		http_seterr(
+		errbuf_set(
 		    err, errlen, "%s:%d: TLS failed: %s", host, port, why);
 	} else if (call->unframed) {
-		http_seterr(err, errlen,
-		    "%s:%d: response body without a length", host, port);
+		errbuf_set(err, errlen, "%s:%d: response body without a length",
+		    host, port);
 	} else if (call->has_error) {
 		switch (call->error) {
 		case EVREQ_HTTP_EOF:
@@ -615,12 +601,12 @@ http_call_explain(struct http_call *call, const char *host, int port,
 			why = "connection error";
 			break;
 		}
-		http_seterr(err, errlen, "%s:%d: %s", host, port, why);
+		errbuf_set(err, errlen, "%s:%d: %s", host, port, why);
 	} else if (call->sockerr != 0) {
-		http_seterr(err, errlen, "cannot connect to %s:%d: %s", host,
+		errbuf_set(err, errlen, "cannot connect to %s:%d: %s", host,
 		    port, evutil_socket_error_to_string(call->sockerr));
 	} else
-		http_seterr(err, errlen, "%s:%d: no response", host, port);
+		errbuf_set(err, errlen, "%s:%d: no response", host, port);
 }
 
 int
@@ -641,27 +627,27 @@ http_request(SSL_CTX *ctx, const char *host, int port, const char *method,
 	memset(resp, 0, sizeof(*resp));
 	memset(&call, 0, sizeof(call));
 	call.resp = resp;
-	http_seterr(err, errlen, "unknown error");
+	errbuf_set(err, errlen, "unknown error");
 	if (host == NULL || host[0] == '\0' || port <= 0 || port > 65535) {
-		http_seterr(err, errlen, "bad host or port");
+		errbuf_set(err, errlen, "bad host or port");
 		return -1;
 	}
 	if (method == NULL || http_method_cmd(method, &cmd) == -1) {
-		http_seterr(err, errlen, "unknown method %s",
+		errbuf_set(err, errlen, "unknown method %s",
 		    method ? method : "(null)");
 		return -1;
 	}
 	if (path == NULL || path[0] != '/') {
-		http_seterr(err, errlen, "path must start with '/'");
+		errbuf_set(err, errlen, "path must start with '/'");
 		return -1;
 	}
 	if (timeout_secs <= 0 || (body == NULL && len > 0)) {
-		http_seterr(err, errlen, "bad timeout or body");
+		errbuf_set(err, errlen, "bad timeout or body");
 		return -1;
 	}
 
 	if ((call.base = event_base_new()) == NULL) {
-		http_seterr(err, errlen, "cannot create an event base");
+		errbuf_set(err, errlen, "cannot create an event base");
 		goto done;
 	}
 	if ((call.ssl = tls_client_ssl(ctx, host, err, errlen)) == NULL)
@@ -672,7 +658,7 @@ http_request(SSL_CTX *ctx, const char *host, int port, const char *method,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (call.bev == NULL) {
 		call.ssl = NULL;
-		http_seterr(err, errlen, "cannot create a TLS bufferevent");
+		errbuf_set(err, errlen, "cannot create a TLS bufferevent");
 		goto done;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(call.bev, 1);
@@ -698,7 +684,7 @@ http_request(SSL_CTX *ctx, const char *host, int port, const char *method,
 	    evhttp_add_header(h, "Connection", "close") != 0 ||
 	    (content_type != NULL &&
 	        evhttp_add_header(h, "Content-Type", content_type) != 0)) {
-		http_seterr(err, errlen, "bad host name or content type");
+		errbuf_set(err, errlen, "bad host name or content type");
 		goto done;
 	}
 	if (len > 0 || cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT ||
@@ -725,13 +711,13 @@ http_request(SSL_CTX *ctx, const char *host, int port, const char *method,
 	 */
 	if (evhttp_make_request(evcon, r, cmd, path) != 0) {
 		r = NULL;
-		http_seterr(
+		errbuf_set(
 		    err, errlen, "cannot send a request to %s:%d", host, port);
 		goto done;
 	}
 	r = NULL;
 	if (event_base_dispatch(call.base) == -1) {
-		http_seterr(err, errlen, "event loop failed");
+		errbuf_set(err, errlen, "event loop failed");
 		goto done;
 	}
 	if (call.got) {

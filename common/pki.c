@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "errbuf.h"
 #include "log.h"
 #include "pki.h"
 #include "setcert.h"
@@ -46,21 +47,6 @@ struct pki {
 	struct pki_cache_entry *cache;
 	unsigned long hits;
 };
-
-static void pki_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-pki_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 pki_cache_drop(struct pki *pki)
@@ -153,7 +139,7 @@ pki_load_certs(
 
 		if ((trusted ? pki_add_trusted(pki, cert)
 		             : pki_add_ca(pki, cert)) == -1) {
-			pki_err(err, errlen, "%s: cannot add certificate %d",
+			errbuf_set(err, errlen, "%s: cannot add certificate %d",
 			    path, i + 1);
 			ret = -1;
 			break;
@@ -225,12 +211,12 @@ pki_set_crl(struct pki *pki, X509_CRL *crl, char *err, size_t errlen)
 	int i, crit, oldidx = -1, ret = -1;
 
 	if (crl == NULL) {
-		pki_err(err, errlen, "no CRL");
+		errbuf_set(err, errlen, "no CRL");
 		return -1;
 	}
 	issuer = pki_name_str(X509_CRL_get_issuer(crl));
 	if ((ca = pki_crl_signer(pki, crl)) == NULL) {
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "CRL of \"%s\": its signature does not verify against "
 		    "any known CA",
 		    issuer);
@@ -239,7 +225,7 @@ pki_set_crl(struct pki *pki, X509_CRL *crl, char *err, size_t errlen)
 	if (X509_check_ca(ca) == 0 ||
 	    ((X509_get_extension_flags(ca) & EXFLAG_KUSAGE) &&
 	        (X509_get_key_usage(ca) & KU_CRL_SIGN) == 0)) {
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "CRL of \"%s\": that certificate may not sign CRLs",
 		    issuer);
 		goto out;
@@ -249,16 +235,18 @@ pki_set_crl(struct pki *pki, X509_CRL *crl, char *err, size_t errlen)
 	i = X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1);
 	ERR_pop_to_mark();
 	if (num == NULL) {
-		pki_err(err, errlen, "CRL of \"%s\" has no crlNumber", issuer);
+		errbuf_set(
+		    err, errlen, "CRL of \"%s\" has no crlNumber", issuer);
 		goto out;
 	}
 	if (i >= 0) {
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "CRL of \"%s\" is a delta CRL: not supported", issuer);
 		goto out;
 	}
 	if (X509_CRL_get0_nextUpdate(crl) == NULL) {
-		pki_err(err, errlen, "CRL of \"%s\" has no nextUpdate", issuer);
+		errbuf_set(
+		    err, errlen, "CRL of \"%s\" has no nextUpdate", issuer);
 		goto out;
 	}
 	for (i = 0; i < sk_X509_CRL_num(pki->crls); i++) {
@@ -275,7 +263,7 @@ pki_set_crl(struct pki *pki, X509_CRL *crl, char *err, size_t errlen)
 		oldnum = X509_CRL_get_ext_d2i(old, NID_crl_number, &crit, NULL);
 		ERR_pop_to_mark();
 		if (oldnum != NULL && ASN1_INTEGER_cmp(num, oldnum) < 0) {
-			pki_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "CRL of \"%s\": crlNumber %ld is older than the "
 			    "installed %ld (rollback refused)",
 			    issuer, ASN1_INTEGER_get(num),
@@ -290,7 +278,7 @@ pki_set_crl(struct pki *pki, X509_CRL *crl, char *err, size_t errlen)
 			    !X509_CRL_digest(crl, EVP_sha256(), b, &blen) ||
 			    alen != blen || memcmp(a, b, alen) != 0) {
 				ERR_clear_error();
-				pki_err(err, errlen,
+				errbuf_set(err, errlen,
 				    "CRL of \"%s\": a different CRL with the "
 				    "same crlNumber %ld is installed",
 				    issuer, ASN1_INTEGER_get(num));
@@ -678,12 +666,12 @@ pki_check_roles(STACK_OF(X509) *chain, unsigned want_types, unsigned want_usage,
 		setcert_types_string(want_types, want, sizeof(want));
 		subj = pki_name(leaf);
 		if (types == 0)
-			pki_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "certificate \"%s\" has no SET type, it is not a "
 			    "%s certificate",
 			    subj, want);
 		else
-			pki_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "certificate \"%s\" is a %s certificate, not a %s "
 			    "one",
 			    subj, have, want);
@@ -692,7 +680,7 @@ pki_check_roles(STACK_OF(X509) *chain, unsigned want_types, unsigned want_usage,
 	if ((X509_check_ca(leaf) != 0 || (types & SETCERT_CA_TYPES)) &&
 	    (want_types & SETCERT_CA_TYPES) == 0) {
 		subj = pki_name(leaf);
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\" belongs to a CA: not accepted as an "
 		    "end entity",
 		    subj);
@@ -701,7 +689,7 @@ pki_check_roles(STACK_OF(X509) *chain, unsigned want_types, unsigned want_usage,
 	if (want_usage != 0 && (usage & want_usage) != want_usage) {
 		pki_usage_string(want_usage & ~usage, want, sizeof(want));
 		subj = pki_name(leaf);
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\" may not be used for %s", subj, want);
 		r = PKI_ERR_USAGE;
 		goto out;
@@ -710,7 +698,7 @@ pki_check_roles(STACK_OF(X509) *chain, unsigned want_types, unsigned want_usage,
 	if ((want_usage & (SETCERT_SIGN | SETCERT_KEYEX)) &&
 	    (usage & SETCERT_SIGN) && (usage & SETCERT_KEYEX)) {
 		subj = pki_name(leaf);
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\" mixes signing and key exchange", subj);
 		r = PKI_ERR_USAGE;
 		goto out;
@@ -726,7 +714,7 @@ pki_check_roles(STACK_OF(X509) *chain, unsigned want_types, unsigned want_usage,
 		setcert_types_string(itypes, want, sizeof(want));
 		subj = pki_name(cert);
 		isubj = pki_name(issuer);
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\" (%s) may not be issued by \"%s\" (%s)",
 		    subj, have, isubj, want);
 		goto out;
@@ -741,7 +729,7 @@ pki_check_roles(STACK_OF(X509) *chain, unsigned want_types, unsigned want_usage,
 	if (want_brand != NULL &&
 	    (*brand == NULL || strcmp(*brand, want_brand) != 0)) {
 		subj = pki_name(leaf);
-		pki_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\" is of brand \"%s\", not \"%s\"", subj,
 		    *brand ? *brand : "(none)", want_brand);
 		r = PKI_ERR_BRAND;
@@ -780,7 +768,7 @@ pki_verify(struct pki *pki, X509 *leaf, STACK_OF(X509) *untrusted,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (leaf == NULL) {
-		pki_err(err, errlen, "no certificate");
+		errbuf_set(err, errlen, "no certificate");
 		return PKI_ERR_OTHER;
 	}
 
@@ -795,7 +783,7 @@ pki_verify(struct pki *pki, X509 *leaf, STACK_OF(X509) *untrusted,
 	}
 
 	if ((store = pki_store(pki)) == NULL) {
-		pki_err(err, errlen, "cannot build the trust store");
+		errbuf_set(err, errlen, "cannot build the trust store");
 		return PKI_ERR_OTHER;
 	}
 	if ((chain = sk_X509_dup(pki->cas)) == NULL)
@@ -823,7 +811,7 @@ pki_verify(struct pki *pki, X509 *leaf, STACK_OF(X509) *untrusted,
 		if (rc < 0 || e == X509_V_OK) {
 			log_openssl("X509_verify_cert", NULL, 0);
 			subj = pki_name(leaf);
-			pki_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "certificate \"%s\": verification failed", subj);
 			free(subj);
 			r = PKI_ERR_OTHER;
@@ -835,12 +823,12 @@ pki_verify(struct pki *pki, X509 *leaf, STACK_OF(X509) *untrusted,
 		subj = pki_name(cur);
 		if (cur != NULL && X509_cmp(cur, leaf) != 0) {
 			lsubj = pki_name(leaf);
-			pki_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "certificate \"%s\" (in the path of \"%s\"): %s",
 			    subj, lsubj, X509_verify_cert_error_string(e));
 			free(lsubj);
 		} else
-			pki_err(err, errlen, "certificate \"%s\": %s", subj,
+			errbuf_set(err, errlen, "certificate \"%s\": %s", subj,
 			    X509_verify_cert_error_string(e));
 		free(subj);
 		goto out;

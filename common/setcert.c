@@ -29,6 +29,7 @@
 #include <openssl/rand.h>
 
 #include "hex.h"
+#include "errbuf.h"
 #include "log.h"
 #include "setcert.h"
 #include "xmalloc.h"
@@ -44,34 +45,6 @@
 #define SETCERT_MAX_FILE (64L * 1024 * 1024)
 
 #define SETCERT_ENTITY_TYPES (SETCERT_CARD | SETCERT_MER | SETCERT_PGWY)
-
-static void setcert_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-setcert_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* Drains OpenSSL's queue into the log and appends its first reason. */
-static void
-setcert_ossl_err(char *err, size_t errlen, const char *what)
-{
-	char reason[256];
-
-	log_openssl(what, reason, sizeof(reason));
-	if (reason[0] != '\0')
-		setcert_err(err, errlen, "%s: %s", what, reason);
-	else
-		setcert_err(err, errlen, "%s failed", what);
-}
 
 EVP_PKEY *
 setcert_keygen(void)
@@ -243,14 +216,14 @@ setcert_make_name(const struct setcert_spec *spec, char *err, size_t errlen)
 	if ((name = X509_NAME_new()) == NULL)
 		log_fatalx("out of memory");
 	if (setcert_add_name(name, NID_countryName, spec->country) == -1) {
-		setcert_ossl_err(err, errlen, "country name");
+		errbuf_openssl(err, errlen, "country name failed");
 		goto fail;
 	}
 	if (setcert_add_name(name, NID_organizationName, spec->o) == -1 ||
 	    setcert_add_name(name, NID_organizationalUnitName, spec->ou) ==
 	        -1 ||
 	    setcert_add_name(name, NID_commonName, spec->cn) == -1) {
-		setcert_ossl_err(err, errlen, "subject name");
+		errbuf_openssl(err, errlen, "subject name failed");
 		goto fail;
 	}
 	return name;
@@ -445,13 +418,13 @@ setcert_add_san(
 		log_fatalx("out of memory");
 	for (i = 0; spec->dns != NULL && spec->dns[i] != NULL; i++) {
 		if ((gn = setcert_gen_ia5(GEN_DNS, spec->dns[i])) == NULL) {
-			setcert_err(
+			errbuf_set(
 			    err, errlen, "bad DNS name \"%s\"", spec->dns[i]);
 			goto out;
 		}
 		if (!sk_GENERAL_NAME_push(gens, gn)) {
 			GENERAL_NAME_free(gn);
-			setcert_ossl_err(err, errlen, "subjectAltName");
+			errbuf_openssl(err, errlen, "subjectAltName failed");
 			goto out;
 		}
 	}
@@ -460,7 +433,7 @@ setcert_add_san(
 		ip = a2i_IPADDRESS(spec->ips[i]);
 		ERR_pop_to_mark();
 		if (ip == NULL) {
-			setcert_err(err, errlen, "\"%s\" is not an IP address",
+			errbuf_set(err, errlen, "\"%s\" is not an IP address",
 			    spec->ips[i]);
 			goto out;
 		}
@@ -469,13 +442,13 @@ setcert_add_san(
 		GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
 		if (!sk_GENERAL_NAME_push(gens, gn)) {
 			GENERAL_NAME_free(gn);
-			setcert_ossl_err(err, errlen, "subjectAltName");
+			errbuf_openssl(err, errlen, "subjectAltName failed");
 			goto out;
 		}
 	}
 	if (X509_add1_ext_i2d(
 	        cert, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1) {
-		setcert_ossl_err(err, errlen, "subjectAltName");
+		errbuf_openssl(err, errlen, "subjectAltName failed");
 		goto out;
 	}
 	ret = 0;
@@ -584,28 +557,28 @@ static int
 setcert_spec_check(const struct setcert_spec *spec, char *err, size_t errlen)
 {
 	if (spec->cn == NULL || spec->cn[0] == '\0') {
-		setcert_err(err, errlen, "a certificate needs a common name");
+		errbuf_set(err, errlen, "a certificate needs a common name");
 		return -1;
 	}
 	if (spec->pubkey == NULL || spec->issuer_key == NULL) {
-		setcert_err(
+		errbuf_set(
 		    err, errlen, "certificate \"%s\": missing key", spec->cn);
 		return -1;
 	}
 	if (spec->not_after <= spec->not_before) {
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\": not_after is not after not_before",
 		    spec->cn);
 		return -1;
 	}
 	if (!spec->is_ca != !(spec->usage & SETCERT_CA)) {
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\": is_ca and usage CA must agree",
 		    spec->cn);
 		return -1;
 	}
 	if (spec->is_ca && (spec->types & SETCERT_ENTITY_TYPES)) {
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\": a CA cannot be a cardholder, "
 		    "merchant or gateway",
 		    spec->cn);
@@ -613,7 +586,7 @@ setcert_spec_check(const struct setcert_spec *spec, char *err, size_t errlen)
 	}
 	if ((spec->usage & SETCERT_KEYEX) &&
 	    (spec->usage & ~(unsigned)SETCERT_KEYEX)) {
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\": a key-exchange key cannot also sign",
 		    spec->cn);
 		return -1;
@@ -622,17 +595,17 @@ setcert_spec_check(const struct setcert_spec *spec, char *err, size_t errlen)
 	    (spec->usage &
 	        ~(unsigned)(SETCERT_SIGN | SETCERT_KEYEX | SETCERT_CA |
 	            SETCERT_TLS_SERVER | SETCERT_TLS_CLIENT))) {
-		setcert_err(err, errlen, "certificate \"%s\": bad usage 0x%x",
+		errbuf_set(err, errlen, "certificate \"%s\": bad usage 0x%x",
 		    spec->cn, spec->usage);
 		return -1;
 	}
 	if (spec->crl_url != NULL && !setcert_ia5_ok(spec->crl_url)) {
-		setcert_err(
+		errbuf_set(
 		    err, errlen, "certificate \"%s\": bad CRL URL", spec->cn);
 		return -1;
 	}
 	if (spec->types & ~((1u << SETCERT_NTYPES) - 1)) {
-		setcert_err(err, errlen, "certificate \"%s\": bad types 0x%x",
+		errbuf_set(err, errlen, "certificate \"%s\": bad types 0x%x",
 		    spec->cn, spec->types);
 		return -1;
 	}
@@ -649,7 +622,7 @@ setcert_issue(const struct setcert_spec *spec, char *err, size_t errlen)
 		return NULL;
 	if (spec->issuer == NULL) {
 		if (EVP_PKEY_eq(spec->pubkey, spec->issuer_key) != 1) {
-			setcert_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "certificate \"%s\": a self-signed certificate "
 			    "must be signed with its own key",
 			    spec->cn);
@@ -658,7 +631,7 @@ setcert_issue(const struct setcert_spec *spec, char *err, size_t errlen)
 	} else if (X509_check_private_key(spec->issuer, spec->issuer_key) !=
 	    1) {
 		ERR_clear_error();
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate \"%s\": the issuer key does not match the "
 		    "issuer certificate",
 		    spec->cn);
@@ -677,7 +650,7 @@ setcert_issue(const struct setcert_spec *spec, char *err, size_t errlen)
 	        NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(cert), spec->not_after) == NULL ||
 	    !X509_set_pubkey(cert, spec->pubkey)) {
-		setcert_ossl_err(err, errlen, "certificate fields");
+		errbuf_openssl(err, errlen, "certificate fields failed");
 		goto fail;
 	}
 	if (setcert_add_bcons(cert, spec->is_ca, spec->pathlen) == -1 ||
@@ -687,17 +660,18 @@ setcert_issue(const struct setcert_spec *spec, char *err, size_t errlen)
 	    setcert_add_crldp(cert, spec->crl_url) == -1 ||
 	    (spec->types != 0 &&
 	        setcert_add_certtype(cert, spec->types) == -1)) {
-		setcert_ossl_err(err, errlen, "certificate extensions");
+		errbuf_openssl(err, errlen, "certificate extensions failed");
 		goto fail;
 	}
 	if (setcert_add_san(cert, spec, err, errlen) == -1)
 		goto fail;
 	if (X509_sign(cert, spec->issuer_key, EVP_sha256()) <= 0) {
-		setcert_ossl_err(err, errlen, "certificate signature");
+		errbuf_openssl(err, errlen, "certificate signature failed");
 		goto fail;
 	}
 	if ((out = setcert_redecode(cert)) == NULL) {
-		setcert_ossl_err(err, errlen, "re-reading the certificate");
+		errbuf_openssl(
+		    err, errlen, "re-reading the certificate failed");
 		goto fail;
 	}
 	X509_NAME_free(name);
@@ -734,17 +708,17 @@ setcert_csr_ext_check(X509_EXTENSION *ext, char *err, size_t errlen)
 
 	OBJ_obj2txt(oid, sizeof(oid), obj, 0);
 	if (X509_EXTENSION_get_critical(ext)) {
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "request asks for a critical %s extension", oid);
 		return -1;
 	}
 	switch (nid) {
 	case NID_setCext_certType:
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "request asks for a certificateType: the CA decides it");
 		return -1;
 	case NID_key_usage:
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "request asks for a keyUsage: the CA decides it");
 		return -1;
 	case NID_basic_constraints:
@@ -752,14 +726,14 @@ setcert_csr_ext_check(X509_EXTENSION *ext, char *err, size_t errlen)
 		bc = X509V3_EXT_d2i(ext);
 		ERR_pop_to_mark();
 		if (bc == NULL) {
-			setcert_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "request has a malformed basicConstraints");
 			return -1;
 		}
 		ca = bc->ca;
 		BASIC_CONSTRAINTS_free(bc);
 		if (ca) {
-			setcert_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "request asks to be a CA (basicConstraints "
 			    "CA:TRUE)");
 			return -1;
@@ -779,28 +753,28 @@ setcert_csr_check(X509_REQ *req, char *err, size_t errlen)
 	int i, ret = -1;
 
 	if (req == NULL) {
-		setcert_err(err, errlen, "no certificate request");
+		errbuf_set(err, errlen, "no certificate request");
 		return -1;
 	}
 	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
-		setcert_err(err, errlen, "request version %ld is not 1",
+		errbuf_set(err, errlen, "request version %ld is not 1",
 		    X509_REQ_get_version(req) + 1);
 		return -1;
 	}
 	if ((key = X509_REQ_get0_pubkey(req)) == NULL) {
 		ERR_clear_error();
-		setcert_err(err, errlen, "request has no usable public key");
+		errbuf_set(err, errlen, "request has no usable public key");
 		return -1;
 	}
 	if (!setcert_is_p256(key)) {
-		setcert_err(err, errlen, "request key is %s, not EC P-256",
+		errbuf_set(err, errlen, "request key is %s, not EC P-256",
 		    EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key)
 		                                 : "unknown");
 		return -1;
 	}
 	if (X509_REQ_verify(req, key) != 1) {
 		ERR_clear_error();
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "request signature does not verify (no proof of "
 		    "possession of the key)");
 		return -1;
@@ -811,7 +785,7 @@ setcert_csr_check(X509_REQ *req, char *err, size_t errlen)
 	if (exts == NULL &&
 	    (X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
 	        X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0)) {
-		setcert_err(
+		errbuf_set(
 		    err, errlen, "request has a malformed extension request");
 		return -1;
 	}
@@ -832,7 +806,7 @@ setcert_csr_new(EVP_PKEY *key, const char *cn, char *err, size_t errlen)
 	X509_NAME *name;
 
 	if (key == NULL || cn == NULL || cn[0] == '\0') {
-		setcert_err(err, errlen, "a request needs a key and a name");
+		errbuf_set(err, errlen, "a request needs a key and a name");
 		return NULL;
 	}
 	if ((req = X509_REQ_new()) == NULL)
@@ -843,7 +817,7 @@ setcert_csr_new(EVP_PKEY *key, const char *cn, char *err, size_t errlen)
 	        (const unsigned char *)cn, -1, -1, 0) ||
 	    !X509_REQ_set_pubkey(req, key) ||
 	    X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
-		setcert_ossl_err(err, errlen, "certificate request");
+		errbuf_openssl(err, errlen, "certificate request failed");
 		X509_REQ_free(req);
 		return NULL;
 	}
@@ -915,12 +889,12 @@ setcert_crl_entry(
 
 	if (r->reason < CRL_REASON_NONE || r->reason == 7 ||
 	    r->reason > CRL_REASON_AA_COMPROMISE) {
-		setcert_err(err, errlen, "revoked serial %s: bad reason %d",
+		errbuf_set(err, errlen, "revoked serial %s: bad reason %d",
 		    r->serial_hex ? r->serial_hex : "(null)", r->reason);
 		return -1;
 	}
 	if ((serial = setcert_hex_serial(r->serial_hex)) == NULL) {
-		setcert_err(err, errlen, "bad revoked serial \"%s\"",
+		errbuf_set(err, errlen, "bad revoked serial \"%s\"",
 		    r->serial_hex ? r->serial_hex : "(null)");
 		return -1;
 	}
@@ -942,7 +916,7 @@ setcert_crl_entry(
 	ret = 0;
 	goto out;
 ossl:
-	setcert_ossl_err(err, errlen, "CRL entry");
+	errbuf_openssl(err, errlen, "CRL entry failed");
 out:
 	ASN1_ENUMERATED_free(reason);
 	ASN1_TIME_free(when);
@@ -963,17 +937,17 @@ setcert_crl(X509 *issuer, EVP_PKEY *issuer_key,
 	size_t i;
 
 	if (issuer == NULL || issuer_key == NULL) {
-		setcert_err(err, errlen, "a CRL needs an issuer and its key");
+		errbuf_set(err, errlen, "a CRL needs an issuer and its key");
 		return NULL;
 	}
 	if (crl_number < 0 || next_update <= this_update) {
-		setcert_err(err, errlen, "bad CRL number %ld or update times",
+		errbuf_set(err, errlen, "bad CRL number %ld or update times",
 		    crl_number);
 		return NULL;
 	}
 	if (X509_check_private_key(issuer, issuer_key) != 1) {
 		ERR_clear_error();
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "the CRL key does not match the issuer certificate");
 		return NULL;
 	}
@@ -992,7 +966,7 @@ setcert_crl(X509 *issuer, EVP_PKEY *issuer_key,
 	    (akid = setcert_akid(issuer)) == NULL ||
 	    X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0,
 	        X509V3_ADD_DEFAULT) != 1) {
-		setcert_ossl_err(err, errlen, "CRL fields");
+		errbuf_openssl(err, errlen, "CRL fields failed");
 		goto fail;
 	}
 	for (i = 0; i < nrevoked; i++)
@@ -1000,11 +974,11 @@ setcert_crl(X509 *issuer, EVP_PKEY *issuer_key,
 			goto fail;
 	if (!X509_CRL_sort(crl) ||
 	    X509_CRL_sign(crl, issuer_key, EVP_sha256()) <= 0) {
-		setcert_ossl_err(err, errlen, "CRL signature");
+		errbuf_openssl(err, errlen, "CRL signature failed");
 		goto fail;
 	}
 	if ((out = setcert_crl_redecode(crl)) == NULL) {
-		setcert_ossl_err(err, errlen, "re-reading the CRL");
+		errbuf_openssl(err, errlen, "re-reading the CRL failed");
 		goto fail;
 	}
 	AUTHORITY_KEYID_free(akid);
@@ -1070,49 +1044,48 @@ setcert_write_file(const char *path, const void *data, size_t len, mode_t mode,
 
 	tmp = xasprintf("%s.tmpXXXXXX", path);
 	if ((fd = mkstemp(tmp)) == -1) {
-		setcert_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
 		free(tmp);
 		return -1;
 	}
 	if (fchmod(fd, mode) == -1) {
-		setcert_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	while (off < len) {
 		if ((n = write(fd, p + off, len - off)) == -1) {
 			if (errno == EINTR)
 				continue;
-			setcert_err(
-			    err, errlen, "%s: %s", tmp, strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
 			goto fail;
 		}
 		off += (size_t)n;
 	}
 	if (fsync(fd) == -1) {
-		setcert_err(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+		errbuf_set(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (close(fd) == -1) {
 		fd = -1;
-		setcert_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	fd = -1;
 	if (exclusive) {
 		if (link(tmp, path) == -1) {
 			if (errno == EEXIST)
-				setcert_err(err, errlen,
+				errbuf_set(err, errlen,
 				    "%s already exists: refusing to "
 				    "overwrite it",
 				    path);
 			else
-				setcert_err(err, errlen, "%s: %s", path,
+				errbuf_set(err, errlen, "%s: %s", path,
 				    strerror(errno));
 			goto fail;
 		}
 		unlink(tmp);
 	} else if (rename(tmp, path) == -1) {
-		setcert_err(err, errlen, "%s: %s", path, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	dircopy = xstrdup(path);
@@ -1143,13 +1116,13 @@ setcert_read_file(const char *path, size_t *len, char *err, size_t errlen)
 	int fd;
 
 	if ((fd = open(path, O_RDONLY)) == -1) {
-		setcert_err(err, errlen, "%s: %s", path, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	for (;;) {
 		if (cap - size < 4096) {
 			if (cap >= (size_t)SETCERT_MAX_FILE) {
-				setcert_err(
+				errbuf_set(
 				    err, errlen, "%s: file too large", path);
 				goto fail;
 			}
@@ -1159,7 +1132,7 @@ setcert_read_file(const char *path, size_t *len, char *err, size_t errlen)
 		if ((n = read(fd, buf + size, cap - size)) == -1) {
 			if (errno == EINTR)
 				continue;
-			setcert_err(
+			errbuf_set(
 			    err, errlen, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
@@ -1215,14 +1188,14 @@ setcert_write_key(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 	int ret;
 
 	if (lstat(path, &st) == 0) {
-		setcert_err(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s already exists: refusing to overwrite it", path);
 		return -1;
 	}
 	bio = setcert_mem_bio();
 	if (!PEM_write_bio_PKCS8PrivateKey(
 	        bio, key, NULL, NULL, 0, NULL, NULL)) {
-		setcert_ossl_err(err, errlen, "writing the private key");
+		errbuf_openssl(err, errlen, "writing the private key failed");
 		BIO_free(bio);
 		return -1;
 	}
@@ -1258,7 +1231,7 @@ setcert_read_key(const char *path, char *err, size_t errlen)
 		log_warnx("%s: private key readable by others (mode %03o)",
 		    path, (unsigned)(st.st_mode & 0777));
 	if (len > INT_MAX || (bio = BIO_new_mem_buf(buf, (int)len)) == NULL) {
-		setcert_err(err, errlen, "%s: file too large", path);
+		errbuf_set(err, errlen, "%s: file too large", path);
 		goto out;
 	}
 	key =
@@ -1266,7 +1239,7 @@ setcert_read_key(const char *path, char *err, size_t errlen)
 	BIO_free(bio);
 	if (key == NULL) {
 		log_openssl(path, NULL, 0);
-		setcert_err(
+		errbuf_set(
 		    err, errlen, "%s: no unencrypted PEM private key", path);
 	}
 out:
@@ -1284,13 +1257,13 @@ setcert_write_pem(
 	int ret;
 
 	if (n == 0) {
-		setcert_err(err, errlen, "%s: no certificate to write", path);
+		errbuf_set(err, errlen, "%s: no certificate to write", path);
 		return -1;
 	}
 	bio = setcert_mem_bio();
 	for (i = 0; i < n; i++) {
 		if (!PEM_write_bio_X509(bio, certs[i])) {
-			setcert_ossl_err(err, errlen, "PEM certificate");
+			errbuf_openssl(err, errlen, "PEM certificate failed");
 			BIO_free(bio);
 			return -1;
 		}
@@ -1312,7 +1285,7 @@ setcert_write_crl(const char *path, X509_CRL *crl, char *err, size_t errlen)
 
 	bio = setcert_mem_bio();
 	if (!PEM_write_bio_X509_CRL(bio, crl)) {
-		setcert_ossl_err(err, errlen, "PEM CRL");
+		errbuf_openssl(err, errlen, "PEM CRL failed");
 		BIO_free(bio);
 		return -1;
 	}
@@ -1337,7 +1310,7 @@ setcert_read_crls(const char *path, char *err, size_t errlen)
 	if (len > 0 && buf[0] == 0x30) {
 		/* A DER SEQUENCE: one CRL. */
 		if ((crl = setcert_crl_from_der(buf, len)) == NULL) {
-			setcert_err(err, errlen, "%s: not a DER CRL", path);
+			errbuf_set(err, errlen, "%s: not a DER CRL", path);
 			goto fail;
 		}
 		sk_X509_CRL_push(crls, crl);
@@ -1351,11 +1324,11 @@ setcert_read_crls(const char *path, char *err, size_t errlen)
 		ERR_pop_to_mark();
 		BIO_free(bio);
 		if (sk_X509_CRL_num(crls) == 0) {
-			setcert_err(err, errlen, "%s: no PEM CRL", path);
+			errbuf_set(err, errlen, "%s: no PEM CRL", path);
 			goto fail;
 		}
 	} else {
-		setcert_err(err, errlen, "%s: file too large", path);
+		errbuf_set(err, errlen, "%s: file too large", path);
 		goto fail;
 	}
 	free(buf);
@@ -1392,7 +1365,7 @@ setcert_read_certs(const char *path, char *err, size_t errlen)
 	if ((buf = setcert_read_file(path, &len, err, errlen)) == NULL)
 		return NULL;
 	if (len > INT_MAX || (bio = BIO_new_mem_buf(buf, (int)len)) == NULL) {
-		setcert_err(err, errlen, "%s: file too large", path);
+		errbuf_set(err, errlen, "%s: file too large", path);
 		free(buf);
 		return NULL;
 	}
@@ -1410,11 +1383,11 @@ setcert_read_certs(const char *path, char *err, size_t errlen)
 	free(buf);
 	if (ERR_GET_LIB(e) != ERR_LIB_PEM ||
 	    ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
-		setcert_err(err, errlen, "%s: broken PEM certificate", path);
+		errbuf_set(err, errlen, "%s: broken PEM certificate", path);
 		goto fail;
 	}
 	if (sk_X509_num(certs) == 0) {
-		setcert_err(err, errlen, "%s: no certificate", path);
+		errbuf_set(err, errlen, "%s: no certificate", path);
 		goto fail;
 	}
 	return certs;

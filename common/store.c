@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hex.h"
+#include "errbuf.h"
 #include "log.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -46,21 +47,6 @@ static const char store_replies_sql[] =
     " created INTEGER NOT NULL"
     "  DEFAULT (CAST(strftime('%s', 'now') AS INTEGER)))";
 
-static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-store_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Runs sql; on failure writes "path: what: reason" into err. */
 static int
 store_open_exec(struct store *s, const char *sql, const char *what, char *err,
@@ -71,10 +57,10 @@ store_open_exec(struct store *s, const char *sql, const char *what, char *err,
 	if ((rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) == SQLITE_OK)
 		return 0;
 	if ((rc & 0xff) == SQLITE_NOTADB)
-		store_seterr(err, errlen, "%s: not an SQLite database (%s)",
+		errbuf_set(err, errlen, "%s: not an SQLite database (%s)",
 		    s->path, sqlite3_errmsg(s->db));
 	else
-		store_seterr(err, errlen, "%s: %s: %s", s->path, what,
+		errbuf_set(err, errlen, "%s: %s: %s", s->path, what,
 		    sqlite3_errmsg(s->db));
 	return -1;
 }
@@ -98,10 +84,10 @@ store_open_pragma(struct store *s, const char *sql, char *buf, size_t buflen,
 	goto done;
 fail:
 	if ((rc & 0xff) == SQLITE_NOTADB)
-		store_seterr(err, errlen, "%s: not an SQLite database (%s)",
+		errbuf_set(err, errlen, "%s: not an SQLite database (%s)",
 		    s->path, sqlite3_errmsg(s->db));
 	else
-		store_seterr(err, errlen, "%s: %s: %s", s->path, sql,
+		errbuf_set(err, errlen, "%s: %s: %s", s->path, sql,
 		    sqlite3_errmsg(s->db));
 done:
 	sqlite3_finalize(st);
@@ -129,7 +115,7 @@ store_migrate(struct store *s, const char *const *migrations,
 			goto fail;
 		v = strtol(buf, NULL, 10);
 		if (v < 0 || (unsigned long)v > nmigrations) {
-			store_seterr(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s: schema version %ld was made by a newer "
 			    "version of this program (this one knows up to "
 			    "version %zu)",
@@ -144,7 +130,7 @@ store_migrate(struct store *s, const char *const *migrations,
 			return 0;
 		}
 		if (migrations[v] == NULL) {
-			store_seterr(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s: migration to version %ld is missing", s->path,
 			    v + 1);
 			goto fail;
@@ -152,7 +138,7 @@ store_migrate(struct store *s, const char *const *migrations,
 		if (sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL) !=
 		    SQLITE_OK) {
 			reason = xstrdup(sqlite3_errmsg(s->db));
-			store_seterr(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s: migration to version %ld failed: %s", s->path,
 			    v + 1, reason);
 			free(reason);
@@ -184,7 +170,7 @@ store_open(const char *path, const char *const *migrations, size_t nmigrations,
 
 	/* Create it ourselves so the file is 0600 whatever the umask. */
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		store_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	close(fd);
@@ -192,7 +178,7 @@ store_open(const char *path, const char *const *migrations, size_t nmigrations,
 	rc = sqlite3_open_v2(
 	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
-		store_seterr(err, errlen, "%s: %s", path,
+		errbuf_set(err, errlen, "%s: %s", path,
 		    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
@@ -204,7 +190,7 @@ store_open(const char *path, const char *const *migrations, size_t nmigrations,
 	        sizeof(mode), err, errlen) == -1)
 		goto fail;
 	if (strcmp(mode, "wal") != 0) {
-		store_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s: cannot use WAL journal mode (got \"%s\")", path, mode);
 		goto fail;
 	}

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "errbuf.h"
 #include "log.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -42,21 +43,6 @@ struct tls_conn {
 static int tls_ctx_idx = -1;
 static int tls_ssl_idx = -1;
 
-static void tls_seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-tls_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* OpenSSL's first reason after "what: ", and the whole queue into the log. */
 static void
 tls_openssl_err(const char *what, char *err, size_t errlen)
@@ -66,7 +52,7 @@ tls_openssl_err(const char *what, char *err, size_t errlen)
 	log_openssl(what, reason, sizeof(reason));
 	if (reason[0] == '\0')
 		snprintf(reason, sizeof(reason), "unknown OpenSSL error");
-	tls_seterr(err, errlen, "%s: %s", what, reason);
+	errbuf_set(err, errlen, "%s: %s", what, reason);
 }
 
 static void
@@ -288,11 +274,11 @@ tls_ctx_new(int server, X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain,
 
 	tls_init();
 	if (cert != NULL && key == NULL) {
-		tls_seterr(err, errlen, "certificate without a private key");
+		errbuf_set(err, errlen, "certificate without a private key");
 		goto fail;
 	}
 	if (cert == NULL && (key != NULL || chain != NULL)) {
-		tls_seterr(err, errlen, "key or chain without a certificate");
+		errbuf_set(err, errlen, "key or chain without a certificate");
 		goto fail;
 	}
 	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
@@ -316,7 +302,7 @@ tls_ctx_new(int server, X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain,
 	if (cert != NULL) {
 		if (X509_check_private_key(cert, key) != 1) {
 			log_openssl("X509_check_private_key", NULL, 0);
-			tls_seterr(err, errlen,
+			errbuf_set(err, errlen,
 			    "private key does not match the certificate");
 			goto fail;
 		}
@@ -370,15 +356,15 @@ tls_server_ctx(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain,
 		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 		break;
 	default:
-		tls_seterr(err, errlen, "unknown client_auth %d", client_auth);
+		errbuf_set(err, errlen, "unknown client_auth %d", client_auth);
 		return NULL;
 	}
 	if (cert == NULL) {
-		tls_seterr(err, errlen, "a server needs a certificate");
+		errbuf_set(err, errlen, "a server needs a certificate");
 		return NULL;
 	}
 	if (client_auth != TLS_CLIENT_NONE && verify == NULL) {
-		tls_seterr(
+		errbuf_set(
 		    err, errlen, "client certificates need a verify function");
 		return NULL;
 	}
@@ -402,7 +388,7 @@ tls_client_ctx(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain,
 	SSL_CTX *ctx;
 
 	if (verify == NULL) {
-		tls_seterr(err, errlen,
+		errbuf_set(err, errlen,
 		    "a client needs a verify function for the server");
 		return NULL;
 	}
@@ -421,7 +407,7 @@ tls_client_ssl(SSL_CTX *ctx, const char *host, char *err, size_t errlen)
 
 	tls_init();
 	if (host == NULL || host[0] == '\0') {
-		tls_seterr(err, errlen, "no host name to connect to");
+		errbuf_set(err, errlen, "no host name to connect to");
 		return NULL;
 	}
 	if ((ssl = SSL_new(ctx)) == NULL) {
