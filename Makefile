@@ -48,8 +48,15 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIBCOMMON := $(BUILD)/libsetcommon.a
 
-CA_SRC := $(wildcard ca/*.c)
-CA_OBJ := $(CA_SRC:%.c=$(BUILD)/%.o)
+# Each component folder builds one program: folder -> program name.
+COMPONENTS := ca:set-ca issuer-sim:set-issuer cardholder:set-wallet \
+	merchant:set-merchant gateway:set-gateway acquirer-sim:set-acquirer
+comp_dir = $(word 1,$(subst :, ,$(1)))
+comp_bin = $(word 2,$(subst :, ,$(1)))
+# Only folders that hold sources yet.
+PRESENT := $(foreach c,$(COMPONENTS),$(if $(wildcard $(call comp_dir,$(c))/*.c),$(c)))
+BINS := $(foreach c,$(PRESENT),$(BUILD)/bin/$(call comp_bin,$(c)))
+COMP_OBJ := $(foreach c,$(PRESENT),$(patsubst %.c,$(BUILD)/%.o,$(wildcard $(call comp_dir,$(c))/*.c)))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -57,8 +64,6 @@ UNIT_LIB := $(BUILD)/tests/unit.o
 
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
-
-BINS := $(BUILD)/bin/set-ca
 
 .PHONY: all check unit integration asan release demo deps deps-check \
 	format format-check clean
@@ -85,9 +90,12 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/bin/set-ca: $(CA_OBJ) $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CA_OBJ) $(LIBCOMMON) $(LIBS)
+define PROGRAM_RULE
+$(BUILD)/bin/$(call comp_bin,$(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(call comp_dir,$(1))/*.c)) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBCOMMON) $$(LIBS)
+endef
+$(foreach c,$(PRESENT),$(eval $(call PROGRAM_RULE,$(c))))
 
 $(UNIT_LIB): tests/unit/unit.c tests/unit/unit.h
 	@mkdir -p $(dir $@)
@@ -122,8 +130,8 @@ demo: all
 	@tests/deps.sh test
 	@tests/demo.sh $(BUILD)
 
-FORMAT_SRC = $(wildcard common/*.[ch] ca/*.[ch] tests/unit/*.[ch] \
-	tests/tools/*.c)
+FORMAT_SRC = $(wildcard common/*.[ch] tests/unit/*.[ch] tests/tools/*.c \
+	$(foreach c,$(COMPONENTS),$(call comp_dir,$(c))/*.[ch]))
 
 format:
 	clang-format -i $(FORMAT_SRC)
@@ -135,4 +143,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(COMMON_OBJ:.o=.d) $(CA_OBJ:.o=.d)
+-include $(COMMON_OBJ:.o=.d) $(COMP_OBJ:.o=.d)

@@ -120,6 +120,15 @@ int issue_request(
 int issue_check_csr(const unsigned char *der, size_t len, X509_REQ **out,
     char *err, size_t errlen);
 
+/*
+ * A TLS certificate for one of the bank's services (server and client
+ * authentication), issued by a brand CA; names are DNS names or IP
+ * literals for the subjectAltName.
+ */
+X509 *issue_tls(X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pub,
+    const char *cn, const char *o, const char *const *names, size_t nnames,
+    long days, char *err, size_t errlen);
+
 /* crl.c: revocation lists and the brand's CRL identifier (BCI). */
 int crl_refresh(struct ca *, struct ca_authority *, char *err, size_t errlen);
 int crl_refresh_root(struct ca *, EVP_PKEY *rootkey, char *err, size_t errlen);

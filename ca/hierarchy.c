@@ -238,50 +238,25 @@ done:
 	return rc;
 }
 
-/* The daemon's TLS server certificate, from the first Brand CA. */
+/*
+ * The daemon's TLS certificate, from the first Brand CA. It also serves as
+ * the CA's client certificate when it asks an issuer about a card.
+ */
 static int
 make_tls(struct init *in, X509 *bca, EVP_PKEY *bcakey, const char *bcaname)
 {
-	struct setcert_spec s;
-	const char **dns, **ips;
-	size_t i, nd = 0, ni = 0;
 	EVP_PKEY *key;
-	X509 *x = NULL;
-	time_t now = time(NULL);
+	X509 *x;
 	int rc = -1;
 
 	if ((key = new_key(in, "keys/tls.key")) == NULL)
 		return -1;
-	dns = xcalloc(in->o->nnames + 1, sizeof(*dns));
-	ips = xcalloc(in->o->nnames + 1, sizeof(*ips));
-	for (i = 0; i < in->o->nnames; i++) {
-		const char *n = in->o->names[i];
-
-		if (strspn(n, "0123456789.:abcdefABCDEF") == strlen(n) &&
-		    strpbrk(n, ".:") != NULL && !isalpha((unsigned char)n[0]))
-			ips[ni++] = n;
-		else
-			dns[nd++] = n;
-	}
-	memset(&s, 0, sizeof(s));
-	s.pubkey = key;
-	s.issuer = bca;
-	s.issuer_key = bcakey;
-	s.cn = in->o->nnames ? in->o->names[0] : "localhost";
-	s.o = "SET CA service";
-	s.usage = SETCERT_TLS_SERVER;
-	s.pathlen = -1;
-	s.not_before = now - 300;
-	s.not_after = now + 2 * YEAR;
-	s.dns = dns;
-	s.ips = ips;
-	if ((x = setcert_issue(&s, in->err, in->errlen)) != NULL &&
-	    put_cert(in, x, bcaname, "tls", "tls") == 0)
+	x = issue_tls(bca, bcakey, key, "set-ca", "SET CA service",
+	    in->o->names, in->o->nnames, 2 * 365, in->err, in->errlen);
+	if (x != NULL && put_cert(in, x, bcaname, "tls", "tls") == 0)
 		rc = 0;
 	X509_free(x);
 	EVP_PKEY_free(key);
-	free(dns);
-	free(ips);
 	return rc;
 }
 

@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <openssl/x509.h>
 
 #include "ca.h"
@@ -175,4 +178,44 @@ done:
 	X509_free(sig);
 	X509_free(kex);
 	return rc;
+}
+
+X509 *
+issue_tls(X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pub, const char *cn,
+    const char *o, const char *const *names, size_t nnames, long days,
+    char *err, size_t errlen)
+{
+	struct setcert_spec s;
+	const char **dns = xcalloc(nnames + 1, sizeof(*dns));
+	const char **ips = xcalloc(nnames + 1, sizeof(*ips));
+	size_t i, nd = 0, ni = 0;
+	time_t now = time(NULL);
+	unsigned char addr[16];
+	X509 *x;
+
+	/* An IP literal goes into an iPAddress name, anything else into a
+	 * dNSName. */
+	for (i = 0; i < nnames; i++) {
+		if (inet_pton(AF_INET, names[i], addr) == 1 ||
+		    inet_pton(AF_INET6, names[i], addr) == 1)
+			ips[ni++] = names[i];
+		else
+			dns[nd++] = names[i];
+	}
+	memset(&s, 0, sizeof(s));
+	s.pubkey = pub;
+	s.issuer = issuer;
+	s.issuer_key = issuer_key;
+	s.cn = cn;
+	s.o = o;
+	s.usage = SETCERT_TLS_SERVER | SETCERT_TLS_CLIENT;
+	s.pathlen = -1;
+	s.not_before = now - 300;
+	s.not_after = now + (time_t)days * 86400;
+	s.dns = dns;
+	s.ips = ips;
+	x = setcert_issue(&s, err, errlen);
+	free(dns);
+	free(ips);
+	return x;
 }

@@ -6,11 +6,15 @@
  * changes something is recorded in the audit table with who did it (the
  * login name, or $SET_OPERATOR) and when.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -688,6 +692,176 @@ done:
 	return rc;
 }
 
+/* Writes one PEM file of the current CRLs of the named CAs. */
+static int
+write_crls(struct ca *ca, const char *path, const char *const *names, size_t n,
+    char *err, size_t errlen)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f;
+	size_t i;
+	int rc = -1;
+
+	if ((f = fopen(tmp, "w")) == NULL) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char *der;
+		const unsigned char *p;
+		size_t len;
+		X509_CRL *crl;
+
+		if (crl_latest(ca, names[i], &der, &len) == -1)
+			continue;
+		p = der;
+		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL)
+			PEM_write_X509_CRL(f, crl);
+		X509_CRL_free(crl);
+		free(der);
+	}
+	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0 &&
+	    rename(tmp, path) == 0)
+		rc = 0;
+	else
+		snprintf(err, errlen, "%s: cannot write", path);
+	free(tmp);
+	return rc;
+}
+
+static int
+cmd_tls_cert(struct ca *ca, int argc, char **argv)
+{
+	static const struct option longopts[] = { { "id", 1, NULL, 'i' },
+		{ "brand", 1, NULL, 'b' }, { "name", 1, NULL, 'n' },
+		{ "out", 1, NULL, 'o' }, { "days", 1, NULL, 'd' },
+		{ NULL, 0, NULL, 0 } };
+	static const char *const default_names[] = { "localhost", "127.0.0.1" };
+	const char *id = NULL, *brand = NULL, *out = NULL, *crls[2];
+	const char **names = xcalloc((size_t)argc + 1, sizeof(*names));
+	size_t nnames = 0;
+	long days = 365;
+	struct ca_authority *bca;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL, *one[1];
+	char err[256], *path = NULL, *org = NULL, *end;
+	int c, rc = 1;
+
+	while (
+	    (c = getopt_long(argc, argv, "i:b:n:o:d:", longopts, NULL)) != -1)
+		switch (c) {
+		case 'i':
+			id = optarg;
+			break;
+		case 'b':
+			brand = optarg;
+			break;
+		case 'n':
+			names[nnames++] = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'd':
+			days = strtol(optarg, &end, 10);
+			if (*end != '\0' || days < 1 || days > 3650) {
+				fprintf(stderr,
+				    "set-ca tls-cert: --days wants "
+				    "1-3650\n");
+				rc = 2;
+				goto done;
+			}
+			break;
+		default:
+			rc = 2;
+			goto done;
+		}
+	if (id == NULL || brand == NULL || out == NULL) {
+		fprintf(stderr,
+		    "set-ca tls-cert: --id, --brand and --out are "
+		    "required\n");
+		rc = 2;
+		goto done;
+	}
+	if (strlen(id) == 0 || strlen(id) > 64) {
+		fprintf(stderr,
+		    "set-ca tls-cert: --id must be 1-64 "
+		    "characters\n");
+		rc = 2;
+		goto done;
+	}
+	if ((bca = ca_find(ca, brand, SETCERT_BCA)) == NULL) {
+		fprintf(stderr,
+		    "set-ca tls-cert: this CA has no brand "
+		    "\"%s\"\n",
+		    brand);
+		goto done;
+	}
+	if (nnames == 0) {
+		names[0] = default_names[0];
+		names[1] = default_names[1];
+		nnames = 2;
+	}
+	if (mkdir(out, 0700) == -1 && errno != EEXIST) {
+		fprintf(
+		    stderr, "set-ca tls-cert: %s: %s\n", out, strerror(errno));
+		goto done;
+	}
+	path = xasprintf("%s/tls.key", out);
+	key = setcert_keygen();
+	if (setcert_write_key(path, key, err, sizeof(err)) == -1)
+		goto fail;
+	org = xasprintf("%s bank service", bca->brand);
+	if ((x = issue_tls(bca->cert, bca->key, key, id, org, names, nnames,
+	         days, err, sizeof(err))) == NULL)
+		goto fail;
+	if (store_begin(ca->store) == -1)
+		goto fail;
+	if (ca_put_cert(ca->store, x, bca->name, "tls", "tls", id, NULL, err,
+	        sizeof(err)) == -1 ||
+	    ca_audit(ca, "tls-cert", id, org) == -1 ||
+	    store_commit(ca->store) == -1) {
+		store_rollback(ca->store);
+		goto fail;
+	}
+	free(path);
+	path = xasprintf("%s/tls.pem", out);
+	one[0] = x;
+	if (setcert_write_pem(path, one, 1, err, sizeof(err)) == -1)
+		goto fail;
+	free(path);
+	path = xasprintf("%s/chain.pem", out);
+	one[0] = bca->cert;
+	if (setcert_write_pem(path, one, 1, err, sizeof(err)) == -1)
+		goto fail;
+	free(path);
+	path = xasprintf("%s/root.pem", out);
+	one[0] = ca->root;
+	if (setcert_write_pem(path, one, 1, err, sizeof(err)) == -1)
+		goto fail;
+	free(path);
+	path = xasprintf("%s/crl.pem", out);
+	crls[0] = "root";
+	crls[1] = bca->name;
+	if (write_crls(ca, path, crls, 2, err, sizeof(err)) == -1)
+		goto fail;
+	printf("TLS certificate for %s written to %s (tls.key, tls.pem, "
+	       "chain.pem, root.pem, crl.pem)\n",
+	    id, out);
+	rc = 0;
+	goto done;
+fail:
+	fprintf(stderr, "set-ca tls-cert: %s\n", err);
+done:
+	free(names);
+	free(path);
+	free(org);
+	EVP_PKEY_free(key);
+	X509_free(x);
+	return rc;
+}
+
 static const struct command commands[] = {
 	{ "token", cmd_token,
 	    "set-ca token [-f config] --role merchant|gateway --id ID "
@@ -702,6 +876,9 @@ static const struct command commands[] = {
 	{ "revoke", cmd_revoke,
 	    "set-ca revoke [-f config] [--reason REASON] SERIAL" },
 	{ "crl", cmd_crl, "set-ca crl [-f config] [--text] CA-NAME" },
+	{ "tls-cert", cmd_tls_cert,
+	    "set-ca tls-cert [-f config] --id ID --brand BRAND --out DIR "
+	    "[--name HOST ...] [--days N]" },
 	{ "root-crl", cmd_root_crl,
 	    "set-ca root-crl [-f config] --root-key FILE [--revoke SERIAL]" },
 };
