@@ -35,7 +35,7 @@ static const struct {
 	{ "Me-AqCInitRes", NID_setct_MeAqCInitResTBS },
 	{ "CardCInitReq", 0 },
 	{ "CardCInitRes", NID_setct_CardCInitResTBS },
-	{ "RegFormReq", NID_setct_RegFormReqTBE },
+	{ "RegFormReq", 0 }, /* sealed, but the cardholder has no key yet */
 	{ "RegFormRes", NID_setct_RegFormResTBS },
 	{ "CertReq", NID_setct_CertReqTBS },
 	{ "CertRes", NID_setct_CertResData },

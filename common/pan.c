@@ -5,9 +5,14 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "hex.h"
 #include "pan.h"
+#include "xmalloc.h"
 
 static int
 luhn_sum(const char *s, size_t n, int double_last)
@@ -93,4 +98,39 @@ pan_scrub(char *s)
 				p[i] = '*';
 		p += n;
 	}
+}
+
+int
+pan_expiry_ok(const char *s)
+{
+	if (strlen(s) != 7 || !all_digits(s, 4) || s[4] != '-' ||
+	    !all_digits(s + 5, 2))
+		return 0;
+	return (s[5] == '0' && s[6] >= '1') ||
+	    (s[5] == '1' && s[6] >= '0' && s[6] <= '2');
+}
+
+int
+pan_cert_hash(const unsigned char secret[PAN_SECRET_LEN], const char *pan,
+    const char *expiry, char out[65])
+{
+	unsigned char mac[32];
+	size_t maclen = 0;
+	char *msg, *hex;
+
+	if (!pan_luhn_ok(pan, strlen(pan)) || !pan_expiry_ok(expiry))
+		return -1;
+	msg = xasprintf("%s|%s", pan, expiry);
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret,
+	        PAN_SECRET_LEN, (const unsigned char *)msg, strlen(msg), mac,
+	        sizeof(mac), &maclen) == NULL ||
+	    maclen != sizeof(mac)) {
+		freezero_buf(msg, strlen(msg));
+		return -1;
+	}
+	freezero_buf(msg, strlen(msg));
+	hex = hex_encode(mac, sizeof(mac));
+	memcpy(out, hex, 65);
+	free(hex);
+	return 0;
 }

@@ -24,4 +24,19 @@ void pan_mask(const char *pan, char *out, size_t outlen);
 /* Masks, in place, every Luhn-valid run of 13-19 digits in s. */
 void pan_scrub(char *s);
 
+/*
+ * SET's PAN blinding: the keyed hash a cardholder certificate carries
+ * instead of the card number, HMAC-SHA256 keyed with PANSecret over
+ * "PAN|YYYY-MM", in lower-case hex (64 characters + NUL into out). Whoever
+ * holds the PAN but not PANSecret cannot link a certificate to a card; the
+ * gateway, given both in the payment instruction, can prove that the card
+ * belongs to the certificate. 0, or -1 if the PAN or expiry is malformed.
+ */
+#define PAN_SECRET_LEN 32
+int pan_cert_hash(const unsigned char secret[PAN_SECRET_LEN], const char *pan,
+    const char *expiry, char out[65]);
+
+/* 1 if s is "YYYY-MM" with a month 01-12. */
+int pan_expiry_ok(const char *s);
+
 #endif

@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libssl-dev libevent-dev libsqlite3-dev libjansson-dev"
-test_pkgs="openssl curl sqlite3 faketime"
+test_pkgs="openssl curl sqlite3 faketime jq"
 
 want=""
 for group in "$@"; do

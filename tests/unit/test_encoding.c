@@ -1,4 +1,5 @@
 /* Unit tests for common/base64.c, common/hex.c and common/pan.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +107,49 @@ test_mask_and_scrub(void)
 	    "card 555555******4444.");
 }
 
+static void
+test_cert_hash(void)
+{
+	unsigned char secret[PAN_SECRET_LEN];
+	char h1[65], h2[65], h3[65], want[200];
+	FILE *f;
+
+	memset(secret, 0x5a, sizeof(secret));
+	ASSERT_INT_EQ(
+	    pan_cert_hash(secret, "4242424242424242", "2029-11", h1), 0);
+	ASSERT_INT_EQ(strlen(h1), 64);
+	/* The same HMAC, computed by the stock openssl command. */
+	f = popen("printf '%s' '4242424242424242|2029-11' | openssl dgst "
+	          "-sha256 -mac HMAC -macopt hexkey:5a5a5a5a5a5a5a5a5a5a5a5a"
+	          "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a | sed 's/.*= //'",
+	    "r");
+	ASSERT_PTR_NOT_NULL(f);
+	ASSERT_PTR_NOT_NULL(fgets(want, sizeof(want), f));
+	pclose(f);
+	want[strcspn(want, "\n")] = '\0';
+	ASSERT_STR_EQ(h1, want);
+	/* Another secret, card or expiry gives another hash. */
+	secret[0] ^= 1;
+	ASSERT_INT_EQ(
+	    pan_cert_hash(secret, "4242424242424242", "2029-11", h2), 0);
+	ASSERT_INT_NE(strcmp(h1, h2), 0);
+	ASSERT_INT_EQ(
+	    pan_cert_hash(secret, "4242424242424242", "2029-12", h3), 0);
+	ASSERT_INT_NE(strcmp(h2, h3), 0);
+	/* Malformed input is refused. */
+	ASSERT_INT_EQ(
+	    pan_cert_hash(secret, "4242424242424241", "2029-11", h3), -1);
+	ASSERT_INT_EQ(
+	    pan_cert_hash(secret, "4242424242424242", "2029-13", h3), -1);
+	ASSERT_INT_EQ(
+	    pan_cert_hash(secret, "4242424242424242", "11/29", h3), -1);
+	ASSERT_TRUE(pan_expiry_ok("2030-01"));
+	ASSERT_FALSE(pan_expiry_ok("2030-00"));
+}
+
 static const struct unit_case cases[] = {
+	{ "PAN certificate hash is HMAC-SHA256(PANSecret, PAN|expiry)",
+	    test_cert_hash },
 	{ "base64 RFC 4648 vectors", test_base64_vectors },
 	{ "base64 refuses malformed input", test_base64_rejects },
 	{ "hex encode, decode, random, sha256", test_hex },
