@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,42 +254,194 @@ build_chains(struct ca *ca)
 	}
 }
 
-struct ca *
-ca_open(const char *cfgfile, char *err, size_t errlen)
+static void
+settings_clear(struct ca_settings *set)
 {
-	static const char *const keys[] = { "database", "listen", "pidfile",
-		"port_file", "limits", "validity_days", "crl", "tokens",
-		"tls_names", NULL };
-	struct ca *ca = xcalloc(1, sizeof(*ca));
-	char *dbpath = NULL, *slash;
-	const long long d365 = 365, d24 = 24, d6 = 6, d72 = 72;
+	size_t i, j;
+
+	for (i = 0; i < set->nissuers; i++) {
+		struct ca_issuer *is = &set->issuers[i];
+
+		free(is->name);
+		free(is->brand);
+		for (j = 0; j < is->nbins; j++)
+			free(is->bins[j]);
+		free(is->bins);
+		free(is->address);
+	}
+	free(set->issuers);
+	memset(set, 0, sizeof(*set));
+}
+
+static int
+all_digits(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n >= min && n <= max && strspn(s, "0123456789") == n;
+}
+
+/* One entry of the "issuers" table. */
+static int
+issuer_load(struct config *cfg, size_t idx, json_t *e, struct ca_issuer *is,
+    char *err, size_t errlen)
+{
+	static const char *const fields[] = { "name", "postcode", "expiry",
+		"cvv" };
+	const char *file = config_file(cfg);
+	json_t *bins, *flds, *v;
+	json_int_t port;
+	size_t i, j;
+
+	if (!json_is_object(e) ||
+	    json_unpack(e, "{s:s, s:s, s:o, s:s, s:I, s?o}", "name", &is->name,
+	        "brand", &is->brand, "bins", &bins, "address", &is->address,
+	        "port", &port, "fields", &flds) != 0) {
+		memset(is, 0, sizeof(*is));
+		snprintf(err, errlen,
+		    "%s: issuers[%zu]: needs name, brand, "
+		    "bins, address and port (fields optional)",
+		    file, idx);
+		return -1;
+	}
+	is->name = xstrdup(is->name);
+	is->brand = xstrdup(is->brand);
+	is->address = xstrdup(is->address);
+	if (port < 1 || port > 65535) {
+		snprintf(err, errlen,
+		    "%s: issuers[%zu].port: expected 1 to "
+		    "65535",
+		    file, idx);
+		return -1;
+	}
+	is->port = (int)port;
+	if (!json_is_array(bins) || json_array_size(bins) == 0) {
+		snprintf(err, errlen,
+		    "%s: issuers[%zu].bins: expected a "
+		    "non-empty list of card number prefixes",
+		    file, idx);
+		return -1;
+	}
+	is->bins = xcalloc(json_array_size(bins), sizeof(*is->bins));
+	json_array_foreach(bins, i, v)
+	{
+		if (!json_is_string(v) ||
+		    !all_digits(json_string_value(v), 4, 11)) {
+			snprintf(err, errlen,
+			    "%s: issuers[%zu].bins[%zu]: "
+			    "expected 4 to 11 digits",
+			    file, idx, i);
+			return -1;
+		}
+		is->bins[is->nbins++] = xstrdup(json_string_value(v));
+	}
+	is->fields = ISSUER_FIELD_NAME | ISSUER_FIELD_POSTCODE |
+	    ISSUER_FIELD_EXPIRY | ISSUER_FIELD_CVV;
+	if (flds == NULL)
+		return 0;
+	if (!json_is_array(flds)) {
+		snprintf(err, errlen,
+		    "%s: issuers[%zu].fields: expected a "
+		    "list",
+		    file, idx);
+		return -1;
+	}
+	/* The expiry is always asked: it is part of the certificate's
+	 * keyed hash. */
+	is->fields = ISSUER_FIELD_EXPIRY;
+	json_array_foreach(flds, i, v)
+	{
+		for (j = 0; j < 4; j++)
+			if (json_is_string(v) &&
+			    strcmp(json_string_value(v), fields[j]) == 0)
+				break;
+		if (j == 4) {
+			snprintf(err, errlen,
+			    "%s: issuers[%zu].fields[%zu]: "
+			    "expected name, postcode, expiry or cvv",
+			    file, idx, i);
+			return -1;
+		}
+		is->fields |= 1u << j;
+	}
+	return 0;
+}
+
+/* The reloadable settings of a loaded config file. */
+static int
+settings_load(
+    struct config *cfg, struct ca_settings *set, char *err, size_t errlen)
+{
+	const long long d365 = 365, d730 = 730, d24 = 24, d6 = 6, d72 = 72;
+	const long long d10 = 10;
+	json_t *issuers, *e;
 	size_t i;
 
-	ca->operator= operator_name();
-	if ((ca->cfg = config_load(cfgfile, err, errlen)) == NULL)
-		goto fail;
-	if (config_check_keys(ca->cfg, "", keys) == -1 ||
-	    config_path(ca->cfg, "database", "ca.db", &dbpath) == -1 ||
-	    config_int(ca->cfg, "validity_days.merchant", &d365, 1, 3650,
-	        &ca->days_merchant) == -1 ||
-	    config_int(ca->cfg, "validity_days.gateway", &d365, 1, 3650,
-	        &ca->days_gateway) == -1 ||
-	    config_int(ca->cfg, "crl.validity_hours", &d24, 1, 24 * 366,
-	        &ca->crl_hours) == -1 ||
-	    config_int(ca->cfg, "crl.refresh_hours", &d6, 0, 24 * 365,
-	        &ca->crl_refresh_hours) == -1 ||
-	    config_int(ca->cfg, "tokens.valid_hours", &d72, 1, 24 * 365,
-	        &ca->token_hours) == -1) {
-		snprintf(err, errlen, "%s", config_error(ca->cfg));
-		goto fail;
+	memset(set, 0, sizeof(*set));
+	if (config_int(cfg, "validity_days.merchant", &d365, 1, 3650,
+	        &set->days_merchant) == -1 ||
+	    config_int(cfg, "validity_days.gateway", &d365, 1, 3650,
+	        &set->days_gateway) == -1 ||
+	    config_int(cfg, "validity_days.cardholder", &d730, 1, 3650,
+	        &set->days_cardholder) == -1 ||
+	    config_int(cfg, "crl.validity_hours", &d24, 1, 24 * 366,
+	        &set->crl_hours) == -1 ||
+	    config_int(cfg, "crl.refresh_hours", &d6, 0, 24 * 365,
+	        &set->crl_refresh_hours) == -1 ||
+	    config_int(cfg, "tokens.valid_hours", &d72, 1, 24 * 365,
+	        &set->token_hours) == -1 ||
+	    config_int(cfg, "issuer_timeout", &d10, 1, 120,
+	        &set->issuer_timeout) == -1) {
+		snprintf(err, errlen, "%s", config_error(cfg));
+		return -1;
 	}
-	if (ca->crl_refresh_hours >= ca->crl_hours) {
+	if (set->crl_refresh_hours >= set->crl_hours) {
 		snprintf(err, errlen,
 		    "%s: crl.refresh_hours must be less "
 		    "than crl.validity_hours",
-		    config_file(ca->cfg));
+		    config_file(cfg));
+		return -1;
+	}
+	if ((issuers = config_get(cfg, "issuers")) == NULL)
+		return 0;
+	if (!json_is_array(issuers)) {
+		snprintf(err, errlen, "%s: issuers: expected a list",
+		    config_file(cfg));
+		return -1;
+	}
+	set->issuers =
+	    xcalloc(json_array_size(issuers) + 1, sizeof(*set->issuers));
+	json_array_foreach(issuers, i, e)
+	{
+		set->nissuers++;
+		if (issuer_load(cfg, i, e, &set->issuers[i], err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static const char *const config_keys[] = { "database", "listen", "pidfile",
+	"port_file", "limits", "validity_days", "crl", "tokens", "tls_names",
+	"issuers", "issuer_timeout", NULL };
+
+struct ca *
+ca_open(const char *cfgfile, char *err, size_t errlen)
+{
+	struct ca *ca = xcalloc(1, sizeof(*ca));
+	char *dbpath = NULL, *slash;
+	size_t i;
+
+	ca->who = operator_name();
+	ca->cfgfile = xstrdup(cfgfile);
+	if ((ca->cfg = config_load(cfgfile, err, errlen)) == NULL)
+		goto fail;
+	if (config_check_keys(ca->cfg, "", config_keys) == -1 ||
+	    config_path(ca->cfg, "database", "ca.db", &dbpath) == -1) {
+		snprintf(err, errlen, "%s", config_error(ca->cfg));
 		goto fail;
 	}
+	if (settings_load(ca->cfg, &ca->set, err, errlen) == -1)
+		goto fail;
 	ca->dir = xstrdup(cfgfile);
 	if ((slash = strrchr(ca->dir, '/')) != NULL)
 		*slash = '\0';
@@ -305,9 +458,7 @@ ca_open(const char *cfgfile, char *err, size_t errlen)
 		goto fail;
 	if (ca->root == NULL || ca->nauth == 0) {
 		snprintf(err, errlen,
-		    "%s holds no hierarchy: run "
-		    "`set-ca init` first",
-		    dbpath);
+		    "%s holds no hierarchy: run `set-ca init` first", dbpath);
 		goto fail;
 	}
 	build_chains(ca);
@@ -324,6 +475,100 @@ fail:
 	free(dbpath);
 	ca_close(ca);
 	return NULL;
+}
+
+int
+ca_reload_config(struct ca *ca, char *err, size_t errlen)
+{
+	struct config *cfg;
+	struct ca_settings set;
+
+	if ((cfg = config_load(ca->cfgfile, err, errlen)) == NULL)
+		return -1;
+	if (config_check_keys(cfg, "", config_keys) == -1) {
+		snprintf(err, errlen, "%s", config_error(cfg));
+		config_free(cfg);
+		return -1;
+	}
+	if (settings_load(cfg, &set, err, errlen) == -1) {
+		settings_clear(&set);
+		config_free(cfg);
+		return -1;
+	}
+	/* Where the database is and where the daemon listens are read once
+	 * at start; a change there needs a restart. */
+	settings_clear(&ca->set);
+	ca->set = set;
+	config_free(ca->cfg);
+	ca->cfg = cfg;
+	return 0;
+}
+
+const struct ca_issuer *
+ca_issuer_for(struct ca *ca, const char *brand, const char *pan)
+{
+	const struct ca_issuer *best = NULL;
+	size_t i, j, bestlen = 0;
+
+	/* The longest matching prefix wins. */
+	for (i = 0; i < ca->set.nissuers; i++) {
+		const struct ca_issuer *is = &ca->set.issuers[i];
+
+		if (strcasecmp(is->brand, brand) != 0)
+			continue;
+		for (j = 0; j < is->nbins; j++) {
+			size_t n = strlen(is->bins[j]);
+
+			if (n > bestlen && strncmp(pan, is->bins[j], n) == 0) {
+				best = is;
+				bestlen = n;
+			}
+		}
+	}
+	return best;
+}
+
+int
+ca_load_tls(struct ca *ca, X509 **cert, EVP_PKEY **key, STACK_OF(X509) **chain,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	struct ca_authority *issuer = NULL;
+	char *path;
+
+	*cert = NULL;
+	st = store_prepare(ca->store,
+	    "SELECT der, issuer FROM certs WHERE "
+	    "role = 'tls' AND entity_id IS NULL AND revoked_at IS NULL "
+	    "ORDER BY not_after DESC LIMIT 1");
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		*cert = setcert_from_der(sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0));
+		issuer =
+		    ca_find_name(ca, (const char *)sqlite3_column_text(st, 1));
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	if (*cert == NULL || issuer == NULL) {
+		snprintf(err, errlen,
+		    "the state holds no TLS certificate for "
+		    "the daemon");
+		X509_free(*cert);
+		*cert = NULL;
+		return -1;
+	}
+	path = xasprintf("%s/keys/tls.key", ca->dir);
+	*key = setcert_read_key(path, err, errlen);
+	free(path);
+	if (*key == NULL) {
+		X509_free(*cert);
+		*cert = NULL;
+		return -1;
+	}
+	*chain = sk_X509_new_null();
+	X509_up_ref(issuer->cert);
+	sk_X509_push(*chain, issuer->cert);
+	return 0;
 }
 
 void
@@ -346,6 +591,9 @@ ca_close(struct ca *ca)
 		sk_X509_pop_free(a->chain, X509_free);
 	}
 	free(ca->auth);
+	settings_clear(&ca->set);
+	SSL_CTX_free(ca->issuer_ssl);
+	free(ca->cfgfile);
 	X509_free(ca->root);
 	pki_free(ca->pki);
 	store_close(ca->store);
@@ -440,7 +688,7 @@ ca_audit(
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	sqlite3_bind_text(st, 2, ca->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ca->who, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);

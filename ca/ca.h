@@ -20,9 +20,12 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "msg.h"
 #include "pki.h"
 #include "store.h"
 
@@ -39,8 +42,39 @@ struct ca_authority {
 	STACK_OF(X509) *chain; /* certificates above it, up to the root */
 };
 
+/* An issuer the Cardholder CA asks about cards (the "issuers" table of
+ * ca.json): which brand and BINs it owns, where it listens, and which
+ * fields its registration form asks for. */
+enum {
+	ISSUER_FIELD_NAME = 1,
+	ISSUER_FIELD_POSTCODE = 2,
+	ISSUER_FIELD_EXPIRY = 4,
+	ISSUER_FIELD_CVV = 8
+};
+struct ca_issuer {
+	char *name;
+	char *brand;
+	char **bins; /* card number prefixes, 4-11 digits */
+	size_t nbins;
+	char *address;
+	int port;
+	unsigned fields; /* ISSUER_FIELD_* */
+};
+
+/* The settings of ca.json that a HUP reloads. */
+struct ca_settings {
+	long long crl_hours; /* a CRL's validity */
+	long long crl_refresh_hours; /* reissue this long before expiry */
+	long long days_merchant, days_gateway, days_cardholder;
+	long long token_hours; /* a token's default lifetime */
+	long long issuer_timeout; /* seconds to wait for an issuer */
+	struct ca_issuer *issuers;
+	size_t nissuers;
+};
+
 struct ca {
 	char *dir; /* the state folder */
+	char *cfgfile;
 	struct config *cfg;
 	struct store *store;
 	X509 *root;
@@ -48,13 +82,9 @@ struct ca {
 	size_t nauth;
 	struct pki *pki; /* root, every CA, current CRLs */
 	long long crl_loaded; /* newest CRL rowid in pki */
-	const char *operator; /* who acts, for the audit log */
-
-	/* Settings from ca.json. */
-	long long crl_hours; /* a CRL's validity */
-	long long crl_refresh_hours; /* reissue this long before expiry */
-	long long days_merchant, days_gateway;
-	long long token_hours; /* a token's default lifetime */
+	const char *who; /* who acts, for the audit log */
+	struct ca_settings set;
+	SSL_CTX *issuer_ssl; /* client context towards issuers */
 };
 
 /* The end-entity roles a requester may enroll as, and their CA. */
@@ -68,6 +98,15 @@ const struct ca_role *ca_role_find(const char *name);
 /* Opens the state named by a config file; NULL with a reason. */
 struct ca *ca_open(const char *config_path, char *err, size_t errlen);
 void ca_close(struct ca *);
+/* Reads ca.json again and takes its new settings (HUP); on an error the
+ * old settings stay and err says why. */
+int ca_reload_config(struct ca *, char *err, size_t errlen);
+/* The issuer that owns a card number's BIN for a brand, or NULL. */
+const struct ca_issuer *ca_issuer_for(
+    struct ca *, const char *brand, const char *pan);
+/* The daemon's TLS certificate, key and chain (the issuing brand CA). */
+int ca_load_tls(struct ca *, X509 **cert, EVP_PKEY **key,
+    STACK_OF(X509) **chain, char *err, size_t errlen);
 
 /* The database schema, by version (for store_open). */
 extern const char *const ca_migrations[];
@@ -148,9 +187,35 @@ int crl_revoke(
 int crl_reason_code(const char *name);
 const char *crl_reason_name(int code);
 
+/* reply.c: the CA's replies. */
+/* An Error reply for e (signed by a when not NULL), with its HTTP status. */
+char *reply_error(struct msg_error *e, const char *rrpid,
+    struct ca_authority *a, int *status, size_t *len);
+/* A response of `type` signed by a; an internal Error if signing fails. */
+char *reply_signed(struct ca_authority *a, const char *type, const char *rrpid,
+    json_t *body, int *status, size_t *len);
+/* Adds ca_certs, kex_cert, crls, bci and brand for authority a. */
+void reply_ca_material(struct ca *ca, struct ca_authority *a, json_t *body);
+json_t *reply_cert_b64(X509 *x);
+json_t *reply_blob_b64(const unsigned char *p, size_t len);
+/* SHA-256 (hex) of a public key's SubjectPublicKeyInfo; NULL on error. */
+char *reply_key_hash(EVP_PKEY *k);
+/* 1 when the message was signed with exactly this key. */
+int reply_signed_with(const struct msg *m, EVP_PKEY *want);
+
+/* registration.c: cardholder registration (CardCInit, RegForm, CertReq). */
+char *registration_init(struct ca *ca, struct msg *m, int *status, size_t *len);
+char *registration_form(struct ca *ca, struct msg *m,
+    struct ca_authority *opened_by, int *status, size_t *len);
+char *registration_certreq(struct ca *ca, struct msg *m,
+    struct ca_authority *opened_by, const unsigned char *wire, size_t wirelen,
+    int *status, size_t *len);
+
 /* enrollment.c: the SET messages the CA answers. */
+/* peer, peer_chain: the TLS client certificate (already verified by the
+ * TLS layer) and what came with it, or NULL. */
 char *enrollment_handle(struct ca *, const unsigned char *req, size_t len,
-    int *status, size_t *resplen);
+    X509 *peer, STACK_OF(X509) *peer_chain, int *status, size_t *resplen);
 
 /* server.c: `set-ca serve`. */
 int server_main(int argc, char **argv);

@@ -150,7 +150,7 @@ crl_refresh(struct ca *ca, struct ca_authority *a, char *err, size_t errlen)
 {
 	err[0] = '\0';
 	return refresh(ca, a->name, a->cert, a->key,
-	    (time_t)ca->crl_hours * 3600, err, errlen);
+	    (time_t)ca->set.crl_hours * 3600, err, errlen);
 }
 
 /* The root's CRL is made with the offline key, so it lives long. */
@@ -323,7 +323,7 @@ next_update(struct ca *ca, const char *name)
 int
 crl_refresh_due(struct ca *ca, char *err, size_t errlen)
 {
-	time_t horizon = time(NULL) + (time_t)ca->crl_refresh_hours * 3600;
+	time_t horizon = time(NULL) + (time_t)ca->set.crl_refresh_hours * 3600;
 	size_t i, j, nbrands;
 	char **brands;
 	int rc = 0, any = 0;

@@ -1,5 +1,6 @@
 /*
- * The SET messages the CA answers for merchants and payment gateways:
+ * The SET messages the CA answers for merchants and payment gateways (the
+ * cardholder's are in registration.c; this file dispatches them too):
  *
  *	Me-AqCInitReq -> Me-AqCInitRes	the CA's certificates, its key-exchange
  *					certificate, current CRLs and the BCI
@@ -27,6 +28,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "base64.h"
@@ -36,114 +38,6 @@
 #include "msg.h"
 #include "setcert.h"
 #include "xmalloc.h"
-
-/* The HTTP status an Error code travels with. */
-static int
-error_status(const char *code)
-{
-	static const struct {
-		const char *code;
-		int status;
-	} map[] = { { "malformed", 400 }, { "too-large", 413 },
-		{ "rrpid-conflict", 409 }, { "not-found", 404 },
-		{ "internal", 500 } };
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].code, code) == 0)
-			return map[i].status;
-	return 403;
-}
-
-static char *
-error_reply(struct msg_error *e, const char *rrpid, struct ca_authority *a,
-    int *status, size_t *len)
-{
-	*status = error_status(e->code);
-	log_info("refused: %s: %s", e->code, e->reason);
-	if (a != NULL)
-		return msg_error_wire(e, rrpid, a->cert, a->key, a->chain, len);
-	return msg_error_wire(e, rrpid, NULL, NULL, NULL, len);
-}
-
-static json_t *
-der_b64(X509 *x)
-{
-	size_t len;
-	unsigned char *der = setcert_der(x, &len);
-	char *b = base64_encode(der, len);
-	json_t *j = json_string(b);
-
-	free(der);
-	free(b);
-	return j;
-}
-
-static json_t *
-blob_b64(const unsigned char *p, size_t len)
-{
-	char *b = base64_encode(p, len);
-	json_t *j = json_string(b);
-
-	free(b);
-	return j;
-}
-
-/*
- * What every CA response carries so the requester can check everything:
- * the CA's certificate chain (issuing CA, brand CA), the current CRLs of the
- * root, the brand CA and the issuing CA, and the brand's BCI.
- */
-static void
-add_ca_material(struct ca *ca, struct ca_authority *a, json_t *body)
-{
-	json_t *chain = json_array(), *crls = json_array();
-	const char *names[3];
-	unsigned char *der;
-	size_t len, i;
-	struct ca_authority *bca = ca_find(ca, a->brand, SETCERT_BCA);
-
-	json_array_append_new(chain, der_b64(a->cert));
-	if (bca != NULL)
-		json_array_append_new(chain, der_b64(bca->cert));
-	json_object_set_new(body, "ca_certs", chain);
-	if (a->kex != NULL)
-		json_object_set_new(body, "kex_cert", der_b64(a->kex));
-	names[0] = "root";
-	names[1] = bca ? bca->name : a->name;
-	names[2] = a->name;
-	for (i = 0; i < 3; i++) {
-		if (i == 2 && strcmp(names[1], names[2]) == 0)
-			break;
-		if (crl_latest(ca, names[i], &der, &len) == 0) {
-			json_array_append_new(crls, blob_b64(der, len));
-			free(der);
-		}
-	}
-	json_object_set_new(body, "crls", crls);
-	if (bci_latest(ca, a->brand, &der, &len) == 0) {
-		json_object_set_new(body, "bci", blob_b64(der, len));
-		free(der);
-	}
-	json_object_set_new(body, "brand", json_string(a->brand));
-}
-
-static char *
-signed_reply(struct ca_authority *a, const char *type, const char *rrpid,
-    json_t *body, int *status, size_t *len)
-{
-	char *wire = NULL, err[256];
-	struct msg_error e;
-
-	if (msg_build(type, rrpid, body, a->cert, a->key, a->chain, NULL, &wire,
-	        len, err, sizeof(err)) == -1) {
-		log_warnx("cannot build %s: %s", type, err);
-		msg_fail(&e, "internal", "the CA cannot sign its reply");
-		return error_reply(&e, rrpid, NULL, status, len);
-	}
-	*status = 200;
-	return wire;
-}
 
 /* Finds the role and brand's CA from a request's fields. */
 static struct ca_authority *
@@ -185,11 +79,11 @@ handle_init(struct ca *ca, struct msg *m, int *status, size_t *len)
 	char *wire;
 
 	if ((a = authority_for(ca, m, &role, NULL, &e)) == NULL)
-		return error_reply(&e, m->rrpid, NULL, status, len);
+		return reply_error(&e, m->rrpid, NULL, status, len);
 	body = json_object();
 	json_object_set_new(body, "role", json_string(role->name));
-	add_ca_material(ca, a, body);
-	wire = signed_reply(a, "Me-AqCInitRes", m->rrpid, body, status, len);
+	reply_ca_material(ca, a, body);
+	wire = reply_signed(a, "Me-AqCInitRes", m->rrpid, body, status, len);
 	json_decref(body);
 	return wire;
 }
@@ -235,39 +129,15 @@ cert_res_body(struct ca *ca, struct ca_authority *a, const char *request_id)
 			while (sqlite3_step(st) == SQLITE_ROW)
 				json_object_set_new(certs,
 				    (const char *)sqlite3_column_text(st, 0),
-				    blob_b64(sqlite3_column_blob(st, 1),
+				    reply_blob_b64(sqlite3_column_blob(st, 1),
 				        (size_t)sqlite3_column_bytes(st, 1)));
 			sqlite3_reset(st);
 		}
 		json_object_set_new(body, "certs", certs);
-		add_ca_material(ca, a, body);
+		reply_ca_material(ca, a, body);
 	} else
 		json_decref(certs);
 	return body;
-}
-
-/* SHA-256 (hex) of a public key's SubjectPublicKeyInfo. */
-static char *
-key_hash(EVP_PKEY *k)
-{
-	unsigned char *der = NULL;
-	int len = i2d_PUBKEY(k, &der);
-	char *h;
-
-	if (len <= 0)
-		return NULL;
-	h = hex_sha256(der, (size_t)len);
-	OPENSSL_free(der);
-	return h;
-}
-
-/* The signature on a CertReq/CertInqReq must be made with this key. */
-static int
-signed_with(const struct msg *m, EVP_PKEY *want)
-{
-	EVP_PKEY *k = m->signer ? X509_get0_pubkey(m->signer) : NULL;
-
-	return k != NULL && EVP_PKEY_eq(k, want) == 1;
 }
 
 enum token_state {
@@ -424,12 +294,12 @@ certreq_read(struct ca *ca, struct msg *m, struct ca_authority *opened_by,
 		return msg_fail(e, "bad-csr",
 		    "the signature key and the "
 		    "key-exchange key must be different keys");
-	if (!signed_with(m, X509_REQ_get0_pubkey(r->sigreq)))
+	if (!reply_signed_with(m, X509_REQ_get0_pubkey(r->sigreq)))
 		return msg_fail(e, "bad-signature",
 		    "CertReq must be signed "
 		    "with the key of its signature-key request (proof of "
 		    "possession)");
-	r->sigkey = key_hash(X509_REQ_get0_pubkey(r->sigreq));
+	r->sigkey = reply_key_hash(X509_REQ_get0_pubkey(r->sigreq));
 	if (r->token[0] != '\0') {
 		r->token_hash = hex_sha256(r->token, strlen(r->token));
 		switch (token_check(
@@ -458,9 +328,41 @@ certreq_read(struct ca *ca, struct msg *m, struct ca_authority *opened_by,
 	return 0;
 }
 
+/*
+ * Renewal: a requester that connected with mutual TLS, presenting its
+ * current signature certificate for the same role, id and brand, needs no
+ * token. The TLS layer has already checked that certificate's chain, time
+ * and CRLs; the role, brand and id are checked here.
+ */
+static int
+renewal_ok(struct ca *ca, const struct certreq *r, X509 *peer,
+    STACK_OF(X509) *peer_chain)
+{
+	char cn[128], err[256];
+
+	if (peer == NULL)
+		return 0;
+	if (pki_verify(ca->pki, peer, peer_chain, r->role->type, SETCERT_SIGN,
+	        r->brand, NULL, err, sizeof(err)) != PKI_OK) {
+		log_info("no renewal for %s %s: its TLS certificate does not "
+		         "qualify: %s",
+		    r->role->name, r->entity, err);
+		return 0;
+	}
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+	        NID_commonName, cn, sizeof(cn)) <= 0 ||
+	    strcmp(cn, r->entity) != 0) {
+		log_info("no renewal for %s %s: its TLS certificate names %s",
+		    r->role->name, r->entity, cn);
+		return 0;
+	}
+	return 1;
+}
+
 static char *
 handle_certreq(struct ca *ca, struct msg *m, struct ca_authority *opened_by,
-    const unsigned char *wire, size_t wirelen, int *status, size_t *len)
+    const unsigned char *wire, size_t wirelen, X509 *peer,
+    STACK_OF(X509) *peer_chain, int *status, size_t *len)
 {
 	struct certreq r;
 	struct msg_error e;
@@ -472,7 +374,7 @@ handle_certreq(struct ca *ca, struct msg *m, struct ca_authority *opened_by,
 	memset(&e, 0, sizeof(e));
 	if (certreq_read(ca, m, opened_by, &r, &a, &e) == -1) {
 		reply =
-		    error_reply(&e, m->rrpid, a ? a : opened_by, status, len);
+		    reply_error(&e, m->rrpid, a ? a : opened_by, status, len);
 		goto done;
 	}
 
@@ -489,13 +391,21 @@ handle_certreq(struct ca *ca, struct msg *m, struct ca_authority *opened_by,
 			goto internal_tx;
 		}
 		ca_audit(ca, "issue", id, "enrollment token");
+	} else if (renewal_ok(ca, &r, peer, peer_chain)) {
+		if (issue_request(ca, id, err, sizeof(err)) == -1) {
+			log_warnx("request %s: %s", id, err);
+			goto internal_tx;
+		}
+		ca_audit(ca, "renew", id,
+		    "mutual TLS with the current "
+		    "certificate");
 	} else {
 		log_info("request %s from %s %s (%s) is pending approval", id,
 		    r.role->name, r.entity, r.brand);
 		ca_audit(ca, "request", id, "pending approval");
 	}
 	body = cert_res_body(ca, a, id);
-	reply = signed_reply(a, "CertRes", m->rrpid, body, status, len);
+	reply = reply_signed(a, "CertRes", m->rrpid, body, status, len);
 	if (*status != 200 ||
 	    store_reply_save(ca->store, m->rrpid, wire, wirelen, *status, reply,
 	        *len) == -1 ||
@@ -509,7 +419,7 @@ internal:
 	msg_fail(&e, "internal",
 	    "the CA could not record the request; "
 	    "nothing was issued, try again");
-	reply = error_reply(&e, m->rrpid, a, status, len);
+	reply = reply_error(&e, m->rrpid, a, status, len);
 done:
 	json_decref(body);
 	free(id);
@@ -531,7 +441,7 @@ handle_inquiry(struct ca *ca, struct msg *m, int *status, size_t *len)
 
 	memset(&e, 0, sizeof(e));
 	if (msg_str(m, "request_id", NULL, 64, &id, &e) == -1)
-		return error_reply(&e, m->rrpid, NULL, status, len);
+		return reply_error(&e, m->rrpid, NULL, status, len);
 	st = store_prepare(ca->store,
 	    "SELECT sig_key, brand, role FROM "
 	    "requests WHERE id = ?");
@@ -549,21 +459,21 @@ handle_inquiry(struct ca *ca, struct msg *m, int *status, size_t *len)
 	}
 	if (owner == NULL) {
 		msg_fail(&e, "not-found", "no request has id %s", id);
-		reply = error_reply(&e, m->rrpid, NULL, status, len);
+		reply = reply_error(&e, m->rrpid, NULL, status, len);
 		goto done;
 	}
 	if ((r = ca_role_find(role)) != NULL)
 		a = ca_find(ca, brand, r->ca_type);
-	sigkey = m->signer ? key_hash(X509_get0_pubkey(m->signer)) : NULL;
+	sigkey = m->signer ? reply_key_hash(X509_get0_pubkey(m->signer)) : NULL;
 	if (a == NULL || sigkey == NULL || strcmp(sigkey, owner) != 0) {
 		msg_fail(&e, "not-yours",
 		    "only the holder of the request's "
 		    "signature key may ask about it");
-		reply = error_reply(&e, m->rrpid, a, status, len);
+		reply = reply_error(&e, m->rrpid, a, status, len);
 		goto done;
 	}
 	body = cert_res_body(ca, a, id);
-	reply = signed_reply(a, "CertInqRes", m->rrpid, body, status, len);
+	reply = reply_signed(a, "CertInqRes", m->rrpid, body, status, len);
 	json_decref(body);
 done:
 	free(sigkey);
@@ -593,9 +503,18 @@ kex_lookup_cb(const char *thumbprint, X509 **cert, EVP_PKEY **key, void *arg)
 	return 0;
 }
 
+/* A CertReq from a cardholder goes to registration.c. */
+static int
+is_cardholder(const struct msg *m)
+{
+	const char *role = json_string_value(json_object_get(m->json, "role"));
+
+	return role != NULL && strcmp(role, "cardholder") == 0;
+}
+
 char *
 enrollment_handle(struct ca *ca, const unsigned char *req, size_t len,
-    int *status, size_t *resplen)
+    X509 *peer, STACK_OF(X509) *peer_chain, int *status, size_t *resplen)
 {
 	struct msg m;
 	struct msg_error e;
@@ -606,7 +525,7 @@ enrollment_handle(struct ca *ca, const unsigned char *req, size_t len,
 	int replay;
 
 	if (msg_parse(req, len, kex_lookup_cb, &lookup, &m, &e) == -1) {
-		reply = error_reply(&e, m.rrpid, lookup.found, status, resplen);
+		reply = reply_error(&e, m.rrpid, lookup.found, status, resplen);
 		goto done;
 	}
 	/* SET's idempotency rule: the same RRPID and bytes get the stored
@@ -625,30 +544,38 @@ enrollment_handle(struct ca *ca, const unsigned char *req, size_t len,
 		    "RRPID %s was already used "
 		    "for a different request",
 		    m.rrpid);
-		reply = error_reply(&e, m.rrpid, lookup.found, status, resplen);
+		reply = reply_error(&e, m.rrpid, lookup.found, status, resplen);
 		goto done;
 	}
 	if (replay == -1) {
 		msg_fail(&e, "internal", "the CA cannot read its database");
-		reply = error_reply(&e, m.rrpid, NULL, status, resplen);
+		reply = reply_error(&e, m.rrpid, NULL, status, resplen);
 		goto done;
 	}
 
 	if (strcmp(m.type, "Me-AqCInitReq") == 0)
 		reply = handle_init(ca, &m, status, resplen);
-	else if (strcmp(m.type, "CertReq") == 0 && lookup.found != NULL)
-		reply = handle_certreq(
+	else if (strcmp(m.type, "CardCInitReq") == 0)
+		reply = registration_init(ca, &m, status, resplen);
+	else if (strcmp(m.type, "RegFormReq") == 0)
+		reply =
+		    registration_form(ca, &m, lookup.found, status, resplen);
+	else if (strcmp(m.type, "CertReq") == 0 && is_cardholder(&m))
+		reply = registration_certreq(
 		    ca, &m, lookup.found, req, len, status, resplen);
+	else if (strcmp(m.type, "CertReq") == 0 && lookup.found != NULL)
+		reply = handle_certreq(ca, &m, lookup.found, req, len, peer,
+		    peer_chain, status, resplen);
 	else if (strcmp(m.type, "CertReq") == 0) {
 		msg_fail(&e, "malformed",
-		    "CertReq must be sealed to the "
-		    "CA's key-exchange certificate");
-		reply = error_reply(&e, m.rrpid, NULL, status, resplen);
+		    "CertReq must be sealed to the CA's key-exchange "
+		    "certificate");
+		reply = reply_error(&e, m.rrpid, NULL, status, resplen);
 	} else if (strcmp(m.type, "CertInqReq") == 0)
 		reply = handle_inquiry(ca, &m, status, resplen);
 	else {
 		msg_fail(&e, "malformed", "the CA does not answer %s", m.type);
-		reply = error_reply(&e, m.rrpid, NULL, status, resplen);
+		reply = reply_error(&e, m.rrpid, NULL, status, resplen);
 	}
 done:
 	msg_clear(&m);

@@ -438,7 +438,7 @@ hierarchy_init(const struct hierarchy_opts *o, char *err, size_t errlen)
 	path = xasprintf("%s/ca.json", o->dir);
 	if ((ca = ca_open(path, err, errlen)) == NULL)
 		goto done;
-	ca->operator= "set-ca init";
+	ca->who = "set-ca init";
 	if (store_begin(ca->store) == -1)
 		goto done;
 	if (crl_refresh_root(ca, rootkey, err, errlen) == -1)

@@ -57,8 +57,8 @@ make_cert(struct ca *ca, struct ca_authority *a, const struct ca_role *role,
 {
 	struct setcert_spec s;
 	time_t now = time(NULL);
-	long long days =
-	    role->type == SETCERT_MER ? ca->days_merchant : ca->days_gateway;
+	long long days = role->type == SETCERT_MER ? ca->set.days_merchant
+	                                           : ca->set.days_gateway;
 	EVP_PKEY *pub;
 	X509 *x;
 
@@ -155,7 +155,7 @@ issue_request(struct ca *ca, const char *request_id, char *err, size_t errlen)
 	if (st == NULL)
 		goto done;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	sqlite3_bind_text(st, 2, ca->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ca->who, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, request_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);

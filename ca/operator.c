@@ -69,7 +69,7 @@ cmd_token(struct ca *ca, int argc, char **argv)
 		{ "id", 1, NULL, 'i' }, { "brand", 1, NULL, 'b' },
 		{ "valid", 1, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	const char *role = NULL, *id = NULL, *brand = NULL;
-	long long valid = ca->token_hours * 3600;
+	long long valid = ca->set.token_hours * 3600;
 	const struct ca_role *r;
 	struct ca_authority *a;
 	sqlite3_stmt *st;
@@ -141,7 +141,7 @@ cmd_token(struct ca *ca, int argc, char **argv)
 	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, a->brand, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 6, ca->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ca->who, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)(now + valid));
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_reset(st);
@@ -490,7 +490,7 @@ cmd_reject(struct ca *ca, int argc, char **argv)
 	    "id = ? AND status = 'pending'");
 	sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
-	sqlite3_bind_text(st, 3, ca->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ca->who, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, argv[optind], -1, SQLITE_STATIC);
 	sqlite3_step(st);
 	sqlite3_reset(st);

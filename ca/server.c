@@ -12,7 +12,8 @@
  * operator commands in another process show up at the next request, as the
  * CRLs are read from the database. A timer reissues CRLs before they expire.
  * TERM/INT stop accepting, finish what is in flight and exit; HUP reloads
- * the CRLs.
+ * the configuration (certificate lifetimes, CRL timing, the issuers
+ * table) and the CRLs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +90,8 @@ set_cb(struct http_req *req, void *arg)
 	}
 	if (ca_reload_crls(s->ca, err, sizeof(err)) == -1)
 		log_warnx("cannot reload CRLs: %s", err);
-	reply =
-	    enrollment_handle(s->ca, req->body, req->bodylen, &status, &len);
+	reply = enrollment_handle(s->ca, req->body, req->bodylen, req->peer,
+	    req->peer_chain, &status, &len);
 	http_reply(req, status, "application/json", reply, len);
 	free(reply);
 }
@@ -172,51 +173,12 @@ reload_cb(void *arg)
 	struct server *s = arg;
 	char err[256];
 
-	log_info("reloading CRLs");
+	log_info("reloading the configuration and the CRLs");
+	if (ca_reload_config(s->ca, err, sizeof(err)) == -1)
+		log_warnx(
+		    "configuration not reloaded, the old one stays: %s", err);
 	if (ca_reload_crls(s->ca, err, sizeof(err)) == -1)
 		log_warnx("cannot reload CRLs: %s", err);
-}
-
-/* The newest valid TLS certificate of the daemon, its key and chain. */
-static int
-load_tls(struct ca *ca, X509 **cert, EVP_PKEY **key, STACK_OF(X509) **chain,
-    char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	struct ca_authority *issuer = NULL;
-	char *path;
-
-	*cert = NULL;
-	st = store_prepare(ca->store,
-	    "SELECT der, issuer FROM certs WHERE "
-	    "role = 'tls' AND revoked_at IS NULL ORDER BY not_after DESC "
-	    "LIMIT 1");
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-		*cert = setcert_from_der(sqlite3_column_blob(st, 0),
-		    (size_t)sqlite3_column_bytes(st, 0));
-		issuer =
-		    ca_find_name(ca, (const char *)sqlite3_column_text(st, 1));
-	}
-	if (st != NULL)
-		sqlite3_reset(st);
-	if (*cert == NULL || issuer == NULL) {
-		snprintf(err, errlen,
-		    "the state holds no TLS certificate for "
-		    "the daemon");
-		X509_free(*cert);
-		return -1;
-	}
-	path = xasprintf("%s/keys/tls.key", ca->dir);
-	*key = setcert_read_key(path, err, errlen);
-	free(path);
-	if (*key == NULL) {
-		X509_free(*cert);
-		return -1;
-	}
-	*chain = sk_X509_new_null();
-	X509_up_ref(issuer->cert);
-	sk_X509_push(*chain, issuer->cert);
-	return 0;
 }
 
 int
@@ -260,13 +222,13 @@ server_main(int argc, char **argv)
 		log_err("%s", config_error(s.ca->cfg));
 		goto done;
 	}
-	if (load_tls(s.ca, &cert, &key, &chain, err, sizeof(err)) == -1) {
+	if (ca_load_tls(s.ca, &cert, &key, &chain, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		goto done;
 	}
 	/* What the daemon does on a requester's behalf is audited as the
 	 * daemon's, not as whoever happened to start it. */
-	s.ca->operator= "set-ca serve";
+	s.ca->who = "set-ca serve";
 	if (opts.check_only) {
 		printf("%s: configuration and state OK\n", config);
 		rc = 0;
