@@ -43,7 +43,7 @@ static const struct {
 	{ "CertInqRes", NID_setct_CertResData },
 	{ "PInitReq", 0 },
 	{ "PInitRes", NID_setct_PInitResData },
-	{ "PReq", NID_setct_PI_TBS },
+	{ "PReq", 0 }, /* its signature is the dual signature inside */
 	{ "PRes", NID_setct_PResData },
 	{ "InqReq", 0 },
 	{ "InqRes", NID_setct_PResData },
