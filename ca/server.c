@@ -4,6 +4,7 @@
  *	POST /set		SET messages (Me-AqCInitReq, CertReq, CertInqReq)
  *	GET  /crl/NAME		the newest CRL of CA NAME (DER)
  *	GET  /bci/BRAND		the brand's newest signed BCI (DER CMS)
+ *	GET  /certs/BRAND	the brand CA and its issuing CAs (PEM)
  *	GET  /root.pem		the root certificate (check its thumbprint
  *				out of band before trusting it)
  *
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -132,6 +134,36 @@ bci_cb(struct http_req *req, void *arg)
 		free(der);
 	} else
 		reply_json_error(req, 404, "no such brand");
+}
+
+/* The brand CA and its issuing CAs (PEM): what a party needs in order to
+ * check the other parties' certificates and install their CAs' CRLs. */
+static void
+certs_cb(struct http_req *req, void *arg)
+{
+	struct server *s = arg;
+	const char *brand = req->path + strlen("/certs/");
+	char *pem = xstrdup(""), *one, *both;
+	size_t i, n = 0;
+
+	for (i = 0; i < s->ca->nauth; i++) {
+		if (strcasecmp(s->ca->auth[i].brand, brand) != 0)
+			continue;
+		one = setcert_pem(s->ca->auth[i].cert);
+		both = xasprintf("%s%s", pem, one);
+		free(one);
+		free(pem);
+		pem = both;
+		n++;
+	}
+	if (strcmp(req->method, "GET") != 0)
+		reply_json_error(req, 405, "use GET");
+	else if (n == 0)
+		reply_json_error(req, 404, "no such brand");
+	else
+		http_reply(
+		    req, 200, "application/x-pem-file", pem, strlen(pem));
+	free(pem);
 }
 
 static void
@@ -256,6 +288,7 @@ server_main(int argc, char **argv)
 	http_server_route(s.http, "/set", set_cb, &s);
 	http_server_route(s.http, "/crl/", crl_cb, &s);
 	http_server_route(s.http, "/bci/", bci_cb, &s);
+	http_server_route(s.http, "/certs/", certs_cb, &s);
 	http_server_route(s.http, "/root.pem", root_cb, &s);
 
 	pidfile = pidpath;

@@ -76,6 +76,12 @@ contains "  ... as expired" "$T/last.out" "expired"
 refuse "a merchant certificate is refused before its validity" \
 	$V --role merchant --at $(($(date +%s) - 86400)) "$T/m1/sig.pem"
 
+check "our checker learns the CA certificates and current CRLs from the CA (crlfetch)" \
+	set-verify --root "$CA_DIR/root.pem" --fetch "$CA_ADDR" --brand Visa \
+	--role merchant --usage sign "$T/m1/sig.pem"
+refuse "  ... and without them it cannot check the certificate" \
+	set-verify --root "$CA_DIR/root.pem" --role merchant "$T/m1/sig.pem"
+
 # --- A foreign hierarchy ----------------------------------------------------
 ca_init "$T/evil" Visa
 check "a second, foreign hierarchy can be made" test -s "$T/evil/root.pem"
@@ -231,6 +237,10 @@ check "  ... while the gateway's certificate still verifies" \
 	"$T/g1/sig.pem"
 refuse "our checker refuses the revoked certificate too" \
 	set-verify --root "$CA_DIR/root.pem" --chain "$T/m1/chain.pem" --crl "$T/crl-now.pem" \
+	--role merchant "$T/m1/sig.pem"
+contains "  ... as revoked" "$T/last.out" "revoked"
+refuse "a checker that fetches the current CRLs from the CA refuses it too" \
+	set-verify --root "$CA_DIR/root.pem" --fetch "$CA_ADDR" --brand Visa \
 	--role merchant "$T/m1/sig.pem"
 contains "  ... as revoked" "$T/last.out" "revoked"
 refuse "the daemon refuses the revoked certificate as a TLS client certificate" \
