@@ -32,6 +32,7 @@
 #include <openssl/rand.h>
 
 #include "ca.h"
+#include "errbuf.h"
 #include "hex.h"
 #include "http.h"
 #include "log.h"
@@ -287,7 +288,7 @@ ask_issuer(struct ca *ca, const struct ca_issuer *is, const struct cardreq *r,
 
 	memset(&resp, 0, sizeof(resp));
 	if ((ssl = issuer_ssl(ca, err, sizeof(err))) == NULL) {
-		snprintf(
+		errbuf_set(
 		    reason, reasonlen, "the CA cannot set up TLS: %s", err);
 		free(id);
 		return -1;
@@ -306,10 +307,8 @@ ask_issuer(struct ca *ca, const struct ca_issuer *is, const struct cardreq *r,
 	if (http_request(ssl, is->address, is->port, "POST", "/v1/verify-card",
 	        "application/json", body, strlen(body),
 	        (int)ca->set.issuer_timeout, &resp, err, sizeof(err)) == -1) {
-		snprintf(reason, reasonlen,
-		    "the card issuer %s cannot be "
-		    "reached: %s",
-		    is->name, err);
+		errbuf_set(reason, reasonlen,
+		    "the card issuer %s cannot be reached: %s", is->name, err);
 		goto done;
 	}
 	res = json_loadb((const char *)resp.body, resp.len, 0, NULL);
