@@ -2,13 +2,11 @@
  * The enrollment client (see enroll.h for the exchange and the files).
  *
  * Trust starts from one file, the root certificate, handed over out of band.
- * The TLS connection to the CA is checked against it (chain, time, host
- * name) but not against CRLs: the CA is where the CRLs come from, and its
- * TLS certificate belongs to the first brand, whose CRLs a requester of
- * another brand never receives. TLS only protects the channel; everything
- * the CA says is signed and is checked completely: the signer's chain with
- * the CRLs the response carries, and those CRLs against the brand's signed
- * list of current CRLs (BCI).
+ * How the CA is reached and how everything it sends is checked (the
+ * signer's chain with the CRLs the response carries, and those CRLs against
+ * the brand's signed list of current CRLs, BCI) is common/caclient.c, which
+ * the cardholder wallet shares; this file is what is particular to
+ * merchants and gateways: their two keys, the token, pending requests.
  */
 #include <sys/stat.h>
 
@@ -20,32 +18,21 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 
 #include "base64.h"
-#include "cms.h"
+#include "caclient.h"
 #include "enroll.h"
-#include "hex.h"
-#include "http.h"
-#include "log.h"
 #include "msg.h"
 #include "pki.h"
 #include "setcert.h"
-#include "tls.h"
 #include "xmalloc.h"
 
 struct enroll {
 	const struct enroll_params *p;
-	X509 *root;
-	struct pki *pki; /* for what the CA signs: with CRLs */
-	struct pki *tls_pki; /* for the CA's TLS certificate */
-	SSL_CTX *ssl;
+	struct caclient cc; /* the CA, its material once checked */
 	unsigned role_type; /* SETCERT_MER or SETCERT_PGWY */
 	unsigned ca_type; /* SETCERT_MCA or SETCERT_PCA */
-	STACK_OF(X509) *ca_certs;
-	STACK_OF(X509_CRL) *crls;
-	X509 *ca_kex;
 	char *err;
 	size_t errlen;
 };
@@ -64,18 +51,6 @@ fail(struct enroll *en, const char *fmt, ...)
 	return -1;
 }
 
-static int
-tls_verify_cb(
-    X509 *leaf, STACK_OF(X509) *chain, void *arg, char *err, size_t errlen)
-{
-	struct pki *pki = arg;
-
-	return pki_verify(pki, leaf, chain, 0, SETCERT_TLS_SERVER, NULL, NULL,
-	           err, errlen) == PKI_OK
-	    ? 0
-	    : -1;
-}
-
 static char *
 outpath(struct enroll *en, const char *name)
 {
@@ -86,6 +61,10 @@ static int
 setup(
     struct enroll *en, const struct enroll_params *p, char *err, size_t errlen)
 {
+	struct caclient_params cp;
+	X509 *root;
+	int rc;
+
 	memset(en, 0, sizeof(*en));
 	en->p = p;
 	en->err = err;
@@ -102,16 +81,20 @@ setup(
 		    "the role must be merchant or gateway, not "
 		    "\"%s\"",
 		    p->role);
-	if ((en->root = setcert_read_cert(p->root_file, err, errlen)) == NULL)
+	if ((root = setcert_read_cert(p->root_file, err, errlen)) == NULL)
 		return -1;
-	en->pki = pki_new();
-	pki_add_trusted(en->pki, en->root);
-	en->tls_pki = pki_new();
-	pki_add_trusted(en->tls_pki, en->root);
-	pki_set_crl_check(en->tls_pki, 0);
-	en->ssl = tls_client_ctx(p->tls_cert, p->tls_key, p->tls_chain,
-	    tls_verify_cb, en->tls_pki, err, errlen);
-	if (en->ssl == NULL)
+	memset(&cp, 0, sizeof(cp));
+	cp.host = p->host;
+	cp.port = p->port;
+	cp.timeout = p->timeout;
+	cp.root = root;
+	cp.brand = p->brand;
+	cp.tls_cert = p->tls_cert;
+	cp.tls_key = p->tls_key;
+	cp.tls_chain = p->tls_chain;
+	rc = caclient_init(&en->cc, &cp, err, errlen);
+	X509_free(root);
+	if (rc == -1)
 		return -1;
 	if (mkdir(p->outdir, 0700) == -1 && errno != EEXIST)
 		return fail(en, "%s: %s", p->outdir, strerror(errno));
@@ -121,213 +104,7 @@ setup(
 static void
 teardown(struct enroll *en)
 {
-	X509_free(en->root);
-	pki_free(en->pki);
-	pki_free(en->tls_pki);
-	SSL_CTX_free(en->ssl);
-	sk_X509_pop_free(en->ca_certs, X509_free);
-	sk_X509_CRL_pop_free(en->crls, X509_CRL_free);
-	X509_free(en->ca_kex);
-}
-
-/* Sends one message and parses the signed answer of the expected type. */
-static int
-exchange(struct enroll *en, const char *wire, size_t len, const char *want,
-    struct msg *res)
-{
-	struct http_resp r;
-	struct msg_error e;
-	char err[512];
-	int rc = -1;
-
-	memset(&r, 0, sizeof(r));
-	memset(res, 0, sizeof(*res));
-	if (http_request(en->ssl, en->p->host, en->p->port, "POST", "/set",
-	        "application/json", wire, len, en->p->timeout, &r, err,
-	        sizeof(err)) == -1)
-		return fail(en, "cannot reach the CA at %s:%d: %s", en->p->host,
-		    en->p->port, err);
-	if (msg_parse(r.body, r.len, NULL, NULL, res, &e) == -1) {
-		fail(en,
-		    "the CA's answer (HTTP %d) is not a valid SET "
-		    "message: %s: %s",
-		    r.status, e.code, e.reason);
-		goto done;
-	}
-	if (strcmp(res->type, "Error") == 0) {
-		const char *code =
-		    json_string_value(json_object_get(res->json, "code"));
-		const char *reason =
-		    json_string_value(json_object_get(res->json, "reason"));
-
-		fail(en, "the CA refused: %s: %s", code ? code : "?",
-		    reason ? reason : "no reason given");
-		goto done;
-	}
-	if (strcmp(res->type, want) != 0) {
-		fail(en, "the CA answered %s where %s was expected", res->type,
-		    want);
-		goto done;
-	}
-	rc = 0;
-done:
-	http_resp_clear(&r);
-	if (rc == -1)
-		msg_clear(res);
-	return rc;
-}
-
-static X509 *
-b64_cert(json_t *v)
-{
-	const char *s = json_string_value(v);
-	unsigned char *der;
-	size_t len;
-	X509 *x;
-
-	if (s == NULL || (der = base64_decode(s, strlen(s), &len)) == NULL)
-		return NULL;
-	x = setcert_from_der(der, len);
-	free(der);
-	return x;
-}
-
-/* SHA-256 of a CRL's DER, hex. */
-static char *
-crl_hash(X509_CRL *crl)
-{
-	unsigned char *der = NULL;
-	int len = i2d_X509_CRL(crl, &der);
-	char *h;
-
-	if (len <= 0)
-		return NULL;
-	h = hex_sha256(der, (size_t)len);
-	OPENSSL_free(der);
-	return h;
-}
-
-/*
- * Reads the CA material of a response (ca_certs, crls, bci, kex_cert),
- * installs it in our pki and checks it: every CRL must be the one the
- * brand's signed BCI names as current.
- */
-static int
-take_ca_material(struct enroll *en, struct msg *m)
-{
-	json_t *certs = json_object_get(m->json, "ca_certs");
-	json_t *crls = json_object_get(m->json, "crls");
-	const char *bci_b64 =
-	    json_string_value(json_object_get(m->json, "bci"));
-	unsigned char *bci = NULL, *content = NULL;
-	size_t bcilen, contentlen, i, j;
-	X509 *bci_signer = NULL;
-	json_t *bcij = NULL, *v;
-	char err[256];
-	int rc = -1;
-
-	if (!json_is_array(certs) || !json_is_array(crls) || bci_b64 == NULL)
-		return fail(
-		    en, "%s lacks the CA's certificates, CRLs or BCI", m->type);
-	sk_X509_pop_free(en->ca_certs, X509_free);
-	en->ca_certs = sk_X509_new_null();
-	json_array_foreach(certs, i, v)
-	{
-		X509 *x = b64_cert(v);
-
-		if (x == NULL)
-			return fail(
-			    en, "%s: a CA certificate does not parse", m->type);
-		sk_X509_push(en->ca_certs, x);
-		pki_add_ca(en->pki, x);
-	}
-	sk_X509_CRL_pop_free(en->crls, X509_CRL_free);
-	en->crls = sk_X509_CRL_new_null();
-	json_array_foreach(crls, i, v)
-	{
-		const char *s = json_string_value(v);
-		unsigned char *der;
-		const unsigned char *p;
-		size_t len;
-		X509_CRL *crl;
-
-		if (s == NULL ||
-		    (der = base64_decode(s, strlen(s), &len)) == NULL)
-			return fail(en, "%s: a CRL is not base64", m->type);
-		p = der;
-		crl = d2i_X509_CRL(NULL, &p, (long)len);
-		free(der);
-		if (crl == NULL)
-			return fail(en, "%s: a CRL does not parse", m->type);
-		sk_X509_CRL_push(en->crls, crl);
-		if (pki_set_crl(en->pki, crl, err, sizeof(err)) == -1)
-			return fail(
-			    en, "%s: a CRL is refused: %s", m->type, err);
-	}
-
-	/* The BCI: signed by the brand CA; names the current CRLs. */
-	if ((bci = base64_decode(bci_b64, strlen(bci_b64), &bcilen)) == NULL ||
-	    cms_verify(bci, bcilen, NID_setct_BCIDistributionTBS, NULL, 0,
-	        &bci_signer, NULL, &content, &contentlen, err,
-	        sizeof(err)) == -1) {
-		fail(en, "the brand's CRL list (BCI) does not verify: %s",
-		    bci ? err : "not base64");
-		goto done;
-	}
-	if (pki_verify(en->pki, bci_signer, en->ca_certs, SETCERT_BCA,
-	        SETCERT_SIGN, en->p->brand, NULL, err, sizeof(err)) != PKI_OK) {
-		fail(en, "the BCI's signer is not the %s brand CA: %s",
-		    en->p->brand, err);
-		goto done;
-	}
-	bcij = json_loadb((const char *)content, contentlen, 0, NULL);
-	for (j = 0; j < (size_t)sk_X509_CRL_num(en->crls); j++) {
-		char *h = crl_hash(sk_X509_CRL_value(en->crls, (int)j));
-		int found = 0;
-
-		json_array_foreach(json_object_get(bcij, "crls"), i, v)
-		{
-			const char *bh =
-			    json_string_value(json_object_get(v, "sha256"));
-
-			if (h != NULL && bh != NULL && strcmp(h, bh) == 0)
-				found = 1;
-		}
-		free(h);
-		if (!found) {
-			fail(en,
-			    "a CRL from the CA is not the current one "
-			    "named in the brand's BCI (stale CRL)");
-			goto done;
-		}
-	}
-	X509_free(en->ca_kex);
-	en->ca_kex = b64_cert(json_object_get(m->json, "kex_cert"));
-	rc = 0;
-done:
-	free(bci);
-	free(content);
-	X509_free(bci_signer);
-	json_decref(bcij);
-	return rc;
-}
-
-/* The response's signer must be the brand's CA for our role. */
-static int
-check_ca_signer(struct enroll *en, struct msg *m)
-{
-	char err[256];
-	enum pki_result r;
-
-	if (m->signer == NULL)
-		return fail(en, "%s is not signed", m->type);
-	r = pki_verify(en->pki, m->signer, m->certs, en->ca_type, SETCERT_SIGN,
-	    en->p->brand, NULL, err, sizeof(err));
-	if (r != PKI_OK)
-		return fail(en, "%s is not signed by the %s CA of %s: %s (%s)",
-		    m->type, en->p->role, en->p->brand, pki_result_code(r),
-		    err);
-	return 0;
+	caclient_clear(&en->cc);
 }
 
 static int
@@ -345,21 +122,13 @@ ca_init(struct enroll *en)
 		fail(en, "%s", err);
 		goto done;
 	}
-	if (exchange(en, wire, len, "Me-AqCInitRes", &m) == -1)
+	if (caclient_exchange(&en->cc, wire, len, "Me-AqCInitRes", NULL, &m) ==
+	    -1)
 		goto done;
-	if (take_ca_material(en, &m) == 0 && check_ca_signer(en, &m) == 0) {
-		if (en->ca_kex == NULL)
-			fail(en, "the CA sent no key-exchange certificate");
-		else if (pki_verify(en->pki, en->ca_kex, en->ca_certs,
-		             en->ca_type, SETCERT_KEYEX, en->p->brand, NULL,
-		             err, sizeof(err)) != PKI_OK)
-			fail(en,
-			    "the CA's key-exchange certificate is not "
-			    "valid: %s",
-			    err);
-		else
-			rc = 0;
-	}
+	if (caclient_take_material(&en->cc, &m) == 0 &&
+	    caclient_check_signer(&en->cc, &m, en->ca_type, en->p->role) == 0 &&
+	    caclient_check_kex(&en->cc, en->ca_type) == 0)
+		rc = 0;
 	msg_clear(&m);
 done:
 	json_decref(body);
@@ -394,14 +163,14 @@ write_files(struct enroll *en, X509 *sig, X509 *kex)
 		"root.pem", "ca-kex.pem" };
 	X509 *one[1];
 	X509 **chain;
-	size_t i, n = (size_t)sk_X509_num(en->ca_certs);
+	size_t i, n = (size_t)sk_X509_num(en->cc.ca_certs);
 	char *path, *tmp;
 	FILE *f;
 	int rc = 0;
 
 	chain = xcalloc(n + 1, sizeof(*chain));
 	for (i = 0; i < n; i++)
-		chain[i] = sk_X509_value(en->ca_certs, (int)i);
+		chain[i] = sk_X509_value(en->cc.ca_certs, (int)i);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && rc == 0; i++) {
 		path = outpath(en, names[i]);
 		switch (i) {
@@ -412,10 +181,10 @@ write_files(struct enroll *en, X509 *sig, X509 *kex)
 			one[0] = kex;
 			break;
 		case 3:
-			one[0] = en->root;
+			one[0] = en->cc.p.root;
 			break;
 		case 4:
-			one[0] = en->ca_kex;
+			one[0] = en->cc.ca_kex;
 			break;
 		}
 		rc = setcert_write_pem(path, i == 2 ? chain : one,
@@ -430,9 +199,9 @@ write_files(struct enroll *en, X509 *sig, X509 *kex)
 	if ((f = fopen(tmp, "w")) == NULL)
 		rc = fail(en, "%s: %s", tmp, strerror(errno));
 	else {
-		for (i = 0; i < (size_t)sk_X509_CRL_num(en->crls); i++)
+		for (i = 0; i < (size_t)sk_X509_CRL_num(en->cc.crls); i++)
 			PEM_write_X509_CRL(
-			    f, sk_X509_CRL_value(en->crls, (int)i));
+			    f, sk_X509_CRL_value(en->cc.crls, (int)i));
 		if (fflush(f) == EOF || fsync(fileno(f)) == -1 ||
 		    fclose(f) == EOF || rename(tmp, path) == -1)
 			rc = fail(en, "%s: cannot write", path);
@@ -496,10 +265,11 @@ take_certres(
 		fail(en, "%s has an unknown status \"%s\"", m->type, status);
 		return ENROLL_ERROR;
 	}
-	if (take_ca_material(en, m) == -1 || check_ca_signer(en, m) == -1)
+	if (caclient_take_material(&en->cc, m) == -1 ||
+	    caclient_check_signer(&en->cc, m, en->ca_type, en->p->role) == -1)
 		return ENROLL_ERROR;
-	sig = b64_cert(json_object_get(certs, "sig"));
-	kex = b64_cert(json_object_get(certs, "kex"));
+	sig = caclient_b64_cert(json_object_get(certs, "sig"));
+	kex = caclient_b64_cert(json_object_get(certs, "kex"));
 	if (sig == NULL || kex == NULL) {
 		fail(en, "%s: the issued certificates do not parse", m->type);
 		goto done;
@@ -509,10 +279,11 @@ take_certres(
 		fail(en, "the issued certificates do not carry our keys");
 		goto done;
 	}
-	if (pki_verify(en->pki, sig, en->ca_certs, en->role_type, SETCERT_SIGN,
-	        en->p->brand, NULL, err, sizeof(err)) != PKI_OK ||
-	    pki_verify(en->pki, kex, en->ca_certs, en->role_type, SETCERT_KEYEX,
-	        en->p->brand, NULL, err, sizeof(err)) != PKI_OK) {
+	if (pki_verify(en->cc.pki, sig, en->cc.ca_certs, en->role_type,
+	        SETCERT_SIGN, en->p->brand, NULL, err, sizeof(err)) != PKI_OK ||
+	    pki_verify(en->cc.pki, kex, en->cc.ca_certs, en->role_type,
+	        SETCERT_KEYEX, en->p->brand, NULL, err,
+	        sizeof(err)) != PKI_OK) {
 		fail(en, "an issued certificate does not verify: %s", err);
 		goto done;
 	}
@@ -594,10 +365,10 @@ enroll_run(const struct enroll_params *p, char *err, size_t errlen)
 	    "sig_csr", b1, "kex_csr", b2);
 	if (p->token != NULL)
 		json_object_set_new(body, "token", json_string(p->token));
-	if (msg_build("CertReq", NULL, body, self, sigkey, NULL, en.ca_kex,
+	if (msg_build("CertReq", NULL, body, self, sigkey, NULL, en.cc.ca_kex,
 	        &wire, &len, err, errlen) == -1)
 		goto done;
-	if (exchange(&en, wire, len, "CertRes", &m) == -1)
+	if (caclient_exchange(&en.cc, wire, len, "CertRes", NULL, &m) == -1)
 		goto done;
 	rc = take_certres(&en, &m, sigkey, kexkey);
 done:
@@ -652,7 +423,7 @@ enroll_poll(const struct enroll_params *p, char *err, size_t errlen)
 	if (msg_build("CertInqReq", NULL, body, self, sigkey, NULL, NULL, &wire,
 	        &len, err, errlen) == -1)
 		goto done;
-	if (exchange(&en, wire, len, "CertInqRes", &m) == -1)
+	if (caclient_exchange(&en.cc, wire, len, "CertInqRes", NULL, &m) == -1)
 		goto done;
 	rc = take_certres(&en, &m, sigkey, kexkey);
 done:
