@@ -66,12 +66,23 @@ struct http_server {
 	int port;
 	struct http_route *routes;
 	size_t nroutes;
+	struct http_pending *pending; /* deferred replies not yet finished */
 };
 
 /* What http_req.priv points to while a handler runs. */
 struct http_exchange {
+	struct http_server *srv;
 	struct evhttp_request *r;
 	int replied;
+	int deferred;
+};
+
+/* A request whose handler returned without replying (http_defer). */
+struct http_pending {
+	struct http_server *srv;
+	struct evhttp_request *r;
+	char *method, *path; /* for the log */
+	struct http_pending *prev, *next;
 };
 
 static const struct {
@@ -255,6 +266,7 @@ http_server_request_cb(struct evhttp_request *r, void *arg)
 
 	memset(&ex, 0, sizeof(ex));
 	memset(&req, 0, sizeof(req));
+	ex.srv = srv;
 	ex.r = r;
 	req.priv = &ex;
 	req.method = http_method_name(evhttp_request_get_command(r));
@@ -309,7 +321,7 @@ http_server_request_cb(struct evhttp_request *r, void *arg)
 		goto done;
 	}
 	rt->fn(&req, rt->arg);
-	if (!ex.replied) {
+	if (!ex.replied && !ex.deferred) {
 		log_warnx(
 		    "http: %s %s: the handler did not reply", req.method, path);
 		http_reply_error(&req, 500, "internal");
@@ -416,37 +428,104 @@ http_server_route(
 	rt->arg = arg;
 }
 
+/* Sends the reply to r (method and path for the log). */
+static void
+http_send(struct evhttp_request *r, const char *method, const char *path,
+    int status, const char *content_type, const void *body, size_t len)
+{
+	struct evkeyvalq *h;
+
+	if (status < 100 || status > 599) {
+		log_warnx("http: %s %s: bad status %d, sending 500", method,
+		    path, status);
+		status = 500;
+	}
+	h = evhttp_request_get_output_headers(r);
+	/* evhttp refuses header values with CR or LF. */
+	if (content_type != NULL &&
+	    evhttp_add_header(h, "Content-Type", content_type) != 0)
+		log_warnx(
+		    "http: %s %s: bad content type dropped", method, path);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (len > 0 &&
+	    evbuffer_add(evhttp_request_get_output_buffer(r), body, len) != 0)
+		log_fatalx("http: out of memory");
+	/* A request whose client went away is only freed. */
+	evhttp_send_reply(r, status, http_reason(status), NULL);
+}
+
 void
 http_reply(struct http_req *req, int status, const char *content_type,
     const void *body, size_t len)
 {
 	struct http_exchange *ex = req->priv;
-	struct evkeyvalq *h;
 
-	if (ex->replied) {
+	if (ex->replied || ex->deferred) {
 		log_warnx("http: %s %s: second reply ignored", req->method,
 		    req->path);
 		return;
 	}
 	ex->replied = 1;
-	if (status < 100 || status > 599) {
-		log_warnx("http: %s %s: bad status %d, sending 500",
-		    req->method, req->path, status);
-		status = 500;
-	}
-	h = evhttp_request_get_output_headers(ex->r);
-	/* evhttp refuses header values with CR or LF. */
-	if (content_type != NULL &&
-	    evhttp_add_header(h, "Content-Type", content_type) != 0)
-		log_warnx("http: %s %s: bad content type dropped", req->method,
+	http_send(
+	    ex->r, req->method, req->path, status, content_type, body, len);
+}
+
+struct http_pending *
+http_defer(struct http_req *req)
+{
+	struct http_exchange *ex = req->priv;
+	struct http_pending *p;
+
+	if (ex->replied || ex->deferred)
+		log_fatalx("http: %s %s: deferred after a reply", req->method,
 		    req->path);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	if (len > 0 &&
-	    evbuffer_add(evhttp_request_get_output_buffer(ex->r), body, len) !=
-	        0)
-		log_fatalx("http: out of memory");
-	evhttp_send_reply(ex->r, status, http_reason(status), NULL);
+	ex->deferred = 1;
+	p = xcalloc(1, sizeof(*p));
+	p->srv = ex->srv;
+	p->r = ex->r;
+	p->method = xstrdup(req->method);
+	p->path = xstrdup(req->path);
+	if ((p->next = p->srv->pending) != NULL)
+		p->next->prev = p;
+	p->srv->pending = p;
+	return p;
+}
+
+static void
+http_pending_free(struct http_pending *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		p->srv->pending = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	free(p->method);
+	free(p->path);
+	free(p);
+}
+
+void
+http_pending_reply(struct http_pending *p, int status, const char *content_type,
+    const void *body, size_t len)
+{
+	http_send(p->r, p->method, p->path, status, content_type, body, len);
+	http_pending_free(p);
+}
+
+void
+http_pending_drop(struct http_pending *p)
+{
+	struct evhttp_connection *evcon;
+
+	/* Freeing the connection frees its requests, r among them; a
+	 * request whose client went away is on no connection. */
+	if ((evcon = evhttp_request_get_connection(p->r)) != NULL)
+		evhttp_connection_free(evcon);
+	else
+		evhttp_request_free(p->r);
+	http_pending_free(p);
 }
 
 void
@@ -465,6 +544,8 @@ http_server_free(struct http_server *srv)
 
 	if (srv == NULL)
 		return;
+	while (srv->pending != NULL)
+		http_pending_drop(srv->pending);
 	if (srv->evh != NULL)
 		evhttp_free(srv->evh);
 	SSL_CTX_free(srv->ctx);

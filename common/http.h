@@ -69,13 +69,29 @@ void http_server_route(
     struct http_server *, const char *path, http_handler_fn fn, void *arg);
 
 /*
- * Replies, exactly once per request, from inside the handler (synchronous
- * handlers only, for now). body is copied; content_type may be NULL. A
+ * Replies, exactly once per request, from inside the handler (or later
+ * through http_defer). body is copied; content_type may be NULL. A
  * handler that returns without replying makes the module answer 500; a
  * second reply is ignored (and logged).
  */
 void http_reply(struct http_req *req, int status, const char *content_type,
     const void *body, size_t len);
+
+/*
+ * Deferred replies, for an answer that comes later from the event loop (a
+ * timer, another connection). http_defer(), called inside the handler,
+ * keeps the request open after the handler returns; the handle it returns
+ * then stands for the request (req itself is gone once the handler
+ * returns). Finish it exactly once: http_pending_reply() sends the reply,
+ * http_pending_drop() closes the connection without one. Either frees the
+ * handle. If the client has gone away meanwhile, both just free it.
+ * http_server_free() drops the handles still open.
+ */
+struct http_pending;
+struct http_pending *http_defer(struct http_req *req);
+void http_pending_reply(struct http_pending *, int status,
+    const char *content_type, const void *body, size_t len);
+void http_pending_drop(struct http_pending *);
 
 /* Stops accepting new connections; those in flight go on until they close. */
 void http_server_stop(struct http_server *);

@@ -246,6 +246,45 @@ stop_h(struct http_req *req, void *arg)
 	http_reply(req, 200, "text/plain", "stopped", 7);
 }
 
+/* Deferred replies: one answered from a timer, one dropped, one held
+ * until http_server_free() drops it. */
+struct later {
+	struct http_pending *p;
+	struct event *ev;
+	int drop;
+};
+
+static void
+later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct later *l = arg;
+
+	if (l->drop)
+		http_pending_drop(l->p);
+	else
+		http_pending_reply(l->p, 200, "text/plain", "later", 5);
+	event_free(l->ev);
+	free(l);
+}
+
+static void
+later_h(struct http_req *req, void *arg)
+{
+	struct later *l = xcalloc(1, sizeof(*l));
+	struct timeval tv = { 0, 300000 };
+
+	l->drop = strcmp(req->path, "/drop") == 0;
+	l->p = http_defer(req);
+	l->ev = evtimer_new(arg, later_cb, l);
+	evtimer_add(l->ev, &tv);
+}
+
+static void
+forever_h(struct http_req *req, void *arg)
+{
+	(void)http_defer(req);
+}
+
 static void
 lifeline_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -286,6 +325,9 @@ server_main(const struct srv_conf *c, int portfd, int lifeline)
 	http_server_route(srv, "/noreply", noreply_h, NULL);
 	http_server_route(srv, "/twice", twice_h, NULL);
 	http_server_route(srv, "/stop", stop_h, srv);
+	http_server_route(srv, "/later", later_h, base);
+	http_server_route(srv, "/drop", later_h, base);
+	http_server_route(srv, "/forever", forever_h, NULL);
 	ev = event_new(base, lifeline, EV_READ, lifeline_cb, base);
 	event_add(ev, NULL);
 	port = http_server_port(srv);
@@ -724,6 +766,55 @@ test_handler_reply_rules(void)
 	                  NULL, 0, &resp),
 	    200);
 	ASSERT_STR_EQ((char *)resp.body, "first");
+	http_resp_clear(&resp);
+	SSL_CTX_free(ctx);
+	server_stop(&s);
+	pki_free();
+}
+
+/*
+ * A deferred reply comes from a timer while other requests are served; a
+ * dropped one closes the connection without a response; one never finished
+ * is dropped by http_server_free() (the server exits 0, without leaks).
+ */
+static void
+test_deferred_replies(void)
+{
+	struct srv_conf c;
+	struct server s;
+	struct http_resp resp;
+	char err[256];
+	SSL_CTX *ctx;
+	pid_t pid;
+	int status;
+
+	pki_make();
+	srv_conf_default(&c);
+	server_start(&c, &s);
+	ctx = client_ctx(NULL, pki.root.cert);
+	fflush(stderr);
+	/* A second client asks for /later while the first waits on it. */
+	pid = fork();
+	ASSERT_INT_NE(pid, -1);
+	if (pid == 0)
+		_exit(must_request(ctx, "127.0.0.1", s.port, "GET", "/later",
+		          NULL, 0, &resp) == 200 &&
+		            strcmp((char *)resp.body, "later") == 0
+		        ? 0
+		        : 1);
+	ASSERT_INT_EQ(must_request(ctx, "127.0.0.1", s.port, "POST", "/echo",
+	                  "x", 1, &resp),
+	    200);
+	http_resp_clear(&resp);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	must_fail(ctx, "127.0.0.1", s.port, "/drop", err, sizeof(err));
+	ASSERT_INT_EQ(http_request(ctx, "127.0.0.1", s.port, "GET", "/forever",
+	                  NULL, NULL, 0, 1, &resp, err, sizeof(err)),
+	    -1);
+	ASSERT_INT_EQ(must_request(ctx, "127.0.0.1", s.port, "GET", "/later",
+	                  NULL, 0, &resp),
+	    200);
 	http_resp_clear(&resp);
 	SSL_CTX_free(ctx);
 	server_stop(&s);
@@ -1305,6 +1396,8 @@ static const struct unit_case cases[] = {
 	{ "unknown paths get 404 JSON", test_not_found },
 	{ "handler without reply gets 500, second reply ignored",
 	    test_handler_reply_rules },
+	{ "deferred replies: late, dropped, held until freed",
+	    test_deferred_replies },
 	{ "body over the limit gets 413, server keeps serving",
 	    test_body_limit },
 	{ "TLS 1.2-only client refused", test_tls12_refused },
