@@ -289,7 +289,7 @@ issuer_load(struct config *cfg, size_t idx, json_t *e, struct ca_issuer *is,
 	static const char *const fields[] = { "name", "postcode", "expiry",
 		"cvv" };
 	const char *file = config_file(cfg);
-	json_t *bins, *flds, *v;
+	json_t *bins, *flds = NULL, *v;
 	json_int_t port;
 	size_t i, j;
 
