@@ -1,47 +1,33 @@
 /*
  * `set-wallet register`: SET cardholder registration (SET Book 2), the
- * wallet's side. The CA is reached and checked through common/caclient.c,
- * exactly as merchants and gateways check it when they enroll.
+ * cardholder's side of it. The exchange with the CA and every check of what
+ * it sends (CardCInit, RegForm, CertReq, PAN blinding, the issued
+ * certificate) is common/register.c; this file is the person's side:
  *
- *	CardCInitReq -> CardCInitRes	learn and check the brand's Cardholder
- *					CA: its chain to our root, its
- *					key-exchange certificate, the current
- *					CRLs named in the brand's signed BCI
- *	RegFormReq -> RegFormRes	the card number, sealed to the CA (and
- *					unsigned: we hold no key yet); the
- *					answer is the issuing bank's form: what
- *					it wants to know to recognise its
- *					cardholder
- *	CertReq -> CertRes		the filled form, a fresh signature key
- *					(PKCS#10) and CardSecret, signed with
- *					that key and sealed to the CA; the
- *					answer is the certificate and NonceCCA,
- *					or the bank's refusal
- *
- * PAN blinding: PANSecret = CardSecret XOR NonceCCA, and the certificate's
- * subject CN is pan_cert_hash(PANSecret, PAN, expiry), never the card
- * number. The wallet checks all of it before it stores anything: the chain,
- * role, usage and brand of the certificate, that it carries our key, that
- * its CN is the hash we compute, and that its DER holds no card number.
+ *	options		read and checked; what is malformed is a usage error
+ *	the wallet	opened and unlocked, and the label chosen, before
+ *			anything goes to the CA
+ *	the form	register_start tells what the bank asks; what the
+ *			options do not give is asked on the terminal
+ *	the outcome	told as what happened and what to do (an unreachable
+ *			CA, the CA's Error codes, the bank's refusal codes);
+ *			an issued certificate is stored, encrypted, with the
+ *			card and the CA material the session checked
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/obj_mac.h>
-#include <openssl/rand.h>
 
-#include "base64.h"
 #include "caclient.h"
-#include "hex.h"
-#include "msg.h"
 #include "pan.h"
-#include "pki.h"
+#include "register.h"
 #include "setcert.h"
 #include "wallet.h"
 #include "xmalloc.h"
@@ -87,9 +73,6 @@ enum {
 	OPT_LABEL
 };
 
-/* The fields an issuer's form may ask for. */
-enum { FIELD_NAME = 1, FIELD_POSTCODE = 2, FIELD_EXPIRY = 4, FIELD_CVV = 8 };
-
 struct reg {
 	struct wallet_opts *o;
 	const char *ca_arg; /* HOST:PORT as given */
@@ -99,11 +82,10 @@ struct reg {
 	const char *brand;
 	char *pan, *expiry, *cvv, *name, *postcode, *label;
 	char masked[24];
-	struct caclient cc;
+	struct register_session *s;
 	/* From the form. */
-	char *issuer;
-	char *form_id;
-	unsigned fields;
+	char *issuer; /* made safe to print */
+	unsigned fields; /* REGISTER_FIELD_* */
 	int usage; /* the failure is a usage error */
 	char err[1024];
 };
@@ -176,35 +158,8 @@ reg_norm_expiry(const char *s)
 			snprintf(buf, sizeof(buf), "%.4s-%.2s", s + 3, s);
 	} else
 		return NULL;
-	return pan_expiry_ok(buf) ? xstrdup(buf) : NULL;
-}
-
-static int
-reg_cvv_ok(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 3 || n > 4)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-	return 1;
-}
-
-/* Printable text of 1 to max characters (a name, a postcode). */
-static int
-reg_text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	const unsigned char *p;
-
-	if (n == 0 || n > max)
-		return 0;
-	for (p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
+	return register_field_ok(REGISTER_FIELD_EXPIRY, buf) ? xstrdup(buf)
+	                                                     : NULL;
 }
 
 /* A label: 1-32 of [A-Za-z0-9._-], not all digits (those are indexes). */
@@ -324,13 +279,14 @@ reg_options(struct reg *r, int argc, char **argv, int *done)
 	if (expiry != NULL && (r->expiry = reg_norm_expiry(expiry)) == NULL)
 		return reg_usage(r,
 		    "--expiry: expected the card's expiry as YYYY-MM or MM/YY");
-	if (r->cvv != NULL && !reg_cvv_ok(r->cvv))
+	if (r->cvv != NULL && !register_field_ok(REGISTER_FIELD_CVV, r->cvv))
 		return reg_usage(r,
 		    "--cvv: expected the 3 or 4 digits of the "
 		    "card's security code");
-	if (r->name != NULL && !reg_text_ok(r->name, 64))
+	if (r->name != NULL && !register_field_ok(REGISTER_FIELD_NAME, r->name))
 		return reg_usage(r, "--name: 1 to 64 printable characters");
-	if (r->postcode != NULL && !reg_text_ok(r->postcode, 16))
+	if (r->postcode != NULL &&
+	    !register_field_ok(REGISTER_FIELD_POSTCODE, r->postcode))
 		return reg_usage(r, "--postcode: 1 to 16 printable characters");
 	if (r->label != NULL && !reg_label_ok(r->label))
 		return reg_usage(r,
@@ -370,30 +326,31 @@ reg_ask(struct reg *r, char **value, const char *what, const char *option,
 static char *
 reg_norm_cvv(const char *s)
 {
-	return reg_cvv_ok(s) ? xstrdup(s) : NULL;
+	return register_field_ok(REGISTER_FIELD_CVV, s) ? xstrdup(s) : NULL;
 }
 
 static char *
 reg_norm_name(const char *s)
 {
-	return reg_text_ok(s, 64) ? xstrdup(s) : NULL;
+	return register_field_ok(REGISTER_FIELD_NAME, s) ? xstrdup(s) : NULL;
 }
 
 static char *
 reg_norm_postcode(const char *s)
 {
-	return reg_text_ok(s, 16) ? xstrdup(s) : NULL;
+	return register_field_ok(REGISTER_FIELD_POSTCODE, s) ? xstrdup(s)
+	                                                     : NULL;
 }
 
 /* The answers to the bank's form: from the options, else the terminal. */
 static int
 reg_fill_form(struct reg *r)
 {
-	if ((r->fields & FIELD_NAME) &&
+	if ((r->fields & REGISTER_FIELD_NAME) &&
 	    reg_ask(r, &r->name, "the cardholder's name", "--name NAME",
 	        "Cardholder name (as on the card): ", 0, reg_norm_name) == -1)
 		return -1;
-	if ((r->fields & FIELD_POSTCODE) &&
+	if ((r->fields & REGISTER_FIELD_POSTCODE) &&
 	    reg_ask(r, &r->postcode, "the billing address's postcode",
 	        "--postcode CODE", "Postcode of the billing address: ", 0,
 	        reg_norm_postcode) == -1)
@@ -402,7 +359,7 @@ reg_fill_form(struct reg *r)
 	if (reg_ask(r, &r->expiry, "the card's expiry date", "--expiry YYYY-MM",
 	        "Expiry date (MM/YY): ", 0, reg_norm_expiry) == -1)
 		return -1;
-	if ((r->fields & FIELD_CVV) &&
+	if ((r->fields & REGISTER_FIELD_CVV) &&
 	    reg_ask(r, &r->cvv, "the card's security code (CVV)", "--cvv CODE",
 	        "Security code (CVV, on the back of the card): ", 1,
 	        reg_norm_cvv) == -1)
@@ -411,16 +368,20 @@ reg_fill_form(struct reg *r)
 }
 
 /*
- * A failed exchange, told as what happened and what to do. The CA's own
- * words are kept (in r->err already, from caclient).
+ * A failed step of the registration, told as what happened and what to do.
+ * The CA client's own words are kept (in r->err already); a failure the
+ * session tells completely (CACLIENT_OK) is left as it is.
  */
 static int
-reg_ca_failed(struct reg *r)
+reg_failed(struct reg *r)
 {
 	char said[sizeof(r->err)];
+	const char *code;
 
 	snprintf(said, sizeof(said), "%s", r->err);
-	switch (r->cc.failure) {
+	switch (register_failure(r->s, &code)) {
+	case CACLIENT_OK:
+		return -1;
 	case CACLIENT_UNREACHABLE:
 		return reg_fail(r,
 		    "%s\nNothing was registered. Check the address given "
@@ -428,19 +389,19 @@ reg_ca_failed(struct reg *r)
 		    "your bank's CA, then try again.",
 		    said);
 	case CACLIENT_REFUSED:
-		if (strcmp(r->cc.code, "unknown-card") == 0)
+		if (strcmp(code, "unknown-card") == 0)
 			return reg_fail(r,
 			    "no bank of %s registers the card %s (%s)\nCheck "
 			    "the card number and --brand; if they are right, "
 			    "ask your bank whether the card can be registered.",
 			    r->brand, r->masked, said);
-		if (strcmp(r->cc.code, "issuer-unavailable") == 0)
+		if (strcmp(code, "issuer-unavailable") == 0)
 			return reg_fail(r,
 			    "the CA cannot reach the bank that issued the "
 			    "card just now (%s)\nNothing was registered; try "
 			    "again later.",
 			    said);
-		if (strcmp(r->cc.code, "unknown-brand") == 0)
+		if (strcmp(code, "unknown-brand") == 0)
 			return reg_fail(r,
 			    "this CA does not register %s cards (%s)\nCheck "
 			    "--brand and --ca.",
@@ -455,149 +416,25 @@ reg_ca_failed(struct reg *r)
 	}
 }
 
-/* CardCInitReq -> CardCInitRes: the Cardholder CA and its material. */
-static int
-reg_card_init(struct reg *r)
-{
-	json_t *body = json_pack("{s:s}", "brand", r->brand);
-	char *wire = NULL, *rrpid = hex_random(20);
-	size_t len;
-	struct msg m;
-	int rc = -1;
-
-	memset(&m, 0, sizeof(m));
-	if (msg_build("CardCInitReq", rrpid, body, NULL, NULL, NULL, NULL,
-	        &wire, &len, r->err, sizeof(r->err)) == -1)
-		goto done;
-	if (caclient_exchange(&r->cc, wire, len, "CardCInitRes", rrpid, &m) ==
-	        -1 ||
-	    caclient_take_material(&r->cc, &m) == -1 ||
-	    caclient_check_signer(&r->cc, &m, SETCERT_CCA, "cardholder") ==
-	        -1 ||
-	    caclient_check_kex(&r->cc, SETCERT_CCA) == -1) {
-		reg_ca_failed(r);
-		goto done;
-	}
-	rc = 0;
-done:
-	msg_clear(&m);
-	json_decref(body);
-	free(wire);
-	free(rrpid);
-	return rc;
-}
-
-/* The form's fields; -1 when it asks what this wallet cannot give. */
-static int
-reg_form_fields(struct reg *r, json_t *fields)
-{
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} known[] = { { "name", FIELD_NAME }, { "postcode", FIELD_POSTCODE },
-		{ "expiry", FIELD_EXPIRY }, { "cvv", FIELD_CVV } };
-	size_t i, j;
-	json_t *v;
-
-	if (!json_is_array(fields))
-		return reg_fail(r,
-		    "the bank's form (RegFormRes) lists no "
-		    "fields; nothing was registered");
-	json_array_foreach(fields, i, v)
-	{
-		const char *f = json_string_value(v);
-
-		for (j = 0; f != NULL && j < sizeof(known) / sizeof(known[0]);
-		     j++)
-			if (strcmp(f, known[j].name) == 0)
-				break;
-		if (f == NULL || j == sizeof(known) / sizeof(known[0]))
-			return reg_fail(r,
-			    "the bank's form asks for \"%.32s\", which this "
-			    "wallet does not know how to fill; nothing was "
-			    "registered",
-			    f ? f : "?");
-		r->fields |= known[j].bit;
-	}
-	return 0;
-}
-
-/* RegFormReq -> RegFormRes: the bank's form for this card. */
+/* CardCInit and RegForm; then the bank and its policy are shown. */
 static int
 reg_form(struct reg *r)
 {
-	json_t *body =
-	    json_pack("{s:s, s:s}", "brand", r->brand, "pan", r->pan);
-	char *wire = NULL, *rrpid = hex_random(20), *clean;
-	const char *issuer, *form_id, *policy, *brand;
-	size_t len;
-	struct msg m;
-	int rc = -1;
+	struct register_form form;
+	char *clean;
 
-	memset(&m, 0, sizeof(m));
-	/* Sealed to the CA's key-exchange certificate; unsigned, as in SET:
-	 * the cardholder holds no key yet. */
-	if (msg_build("RegFormReq", rrpid, body, NULL, NULL, NULL, r->cc.ca_kex,
-	        &wire, &len, r->err, sizeof(r->err)) == -1)
-		goto done;
-	if (caclient_exchange(&r->cc, wire, len, "RegFormRes", rrpid, &m) ==
-	        -1 ||
-	    caclient_check_signer(&r->cc, &m, SETCERT_CCA, "cardholder") ==
-	        -1) {
-		reg_ca_failed(r);
-		goto done;
-	}
-	brand = json_string_value(json_object_get(m.json, "brand"));
-	issuer = json_string_value(json_object_get(m.json, "issuer"));
-	form_id = json_string_value(json_object_get(m.json, "form_id"));
-	policy = json_string_value(json_object_get(m.json, "policy"));
-	if (brand == NULL || strcmp(brand, r->brand) != 0 || issuer == NULL ||
-	    form_id == NULL || form_id[0] == '\0' || strlen(form_id) > 128 ||
-	    strspn(form_id, "0123456789abcdef") != strlen(form_id)) {
-		reg_fail(r,
-		    "the bank's form (RegFormRes) lacks its brand, issuer or "
-		    "form id; nothing was registered");
-		goto done;
-	}
-	if (reg_form_fields(r, json_object_get(m.json, "fields")) == -1)
-		goto done;
-	r->issuer = prompt_clean(issuer);
-	r->form_id = xstrdup(form_id);
+	if (register_start(r->s, &form) == -1)
+		return reg_failed(r);
+	r->issuer = prompt_clean(form.issuer);
+	r->fields = form.fields;
 	printf("Card %s is issued by %s.\n", r->masked, r->issuer);
-	if (policy != NULL && policy[0] != '\0') {
-		clean = prompt_clean(policy);
+	if (form.policy != NULL && form.policy[0] != '\0') {
+		clean = prompt_clean(form.policy);
 		printf("%s\n", clean);
 		free(clean);
 	}
 	fflush(stdout);
-	rc = 0;
-done:
-	msg_clear(&m);
-	json_decref(body);
-	if (wire != NULL)
-		freezero_buf(wire, strlen(wire));
-	free(rrpid);
-	return rc;
-}
-
-/* A throwaway self-signed certificate for our new signature key: CMS
- * needs a certificate to sign with, and the CA checks only its key. */
-static X509 *
-reg_self_cert(struct reg *r, EVP_PKEY *key)
-{
-	struct setcert_spec s;
-	time_t now = time(NULL);
-
-	memset(&s, 0, sizeof(s));
-	s.pubkey = key;
-	s.issuer_key = key;
-	s.cn = "cardholder";
-	s.ou = "registration request";
-	s.usage = SETCERT_SIGN;
-	s.pathlen = -1;
-	s.not_before = now - 300;
-	s.not_after = now + 3600;
-	return setcert_issue(&s, r->err, sizeof(r->err));
+	return 0;
 }
 
 /* What each refusal means for the cardholder, and what to do. */
@@ -636,18 +473,6 @@ reg_reject_advice(const char *code)
 	return "ask your bank why";
 }
 
-/* A memmem() for the PAN check (memmem is a GNU extension). */
-static int
-reg_contains(const unsigned char *hay, size_t n, const char *needle)
-{
-	size_t k = strlen(needle), i;
-
-	for (i = 0; k > 0 && i + k <= n; i++)
-		if (memcmp(hay + i, needle, k) == 0)
-			return 1;
-	return 0;
-}
-
 /* Tells the cardholder what was registered and where it came from. */
 static void
 reg_report(struct reg *r, X509 *cert)
@@ -668,200 +493,76 @@ reg_report(struct reg *r, X509 *cert)
 }
 
 /*
- * The issued certificate: everything about it checked, then stored with
- * the secrets. card_secret is ours; the response carries NonceCCA.
+ * Stores the issued certificate (checked by the session) with the secrets
+ * and the CA material the session checked.
  */
 static int
-reg_take_cert(struct reg *r, struct msg *m, EVP_PKEY *key,
-    const unsigned char card_secret[PAN_SECRET_LEN], struct wallet *w)
+reg_store(struct reg *r, struct register_result *res, struct wallet *w)
 {
-	const char *nonce_hex =
-	    json_string_value(json_object_get(m->json, "nonce_cca"));
-	unsigned char nonce[PAN_SECRET_LEN], *der = NULL;
-	size_t derlen = 0, i;
-	char want[65], cn[256], pkierr[256];
+	const struct caclient *ca = register_ca(r->s);
 	struct wallet_card card;
-	X509 *cert = NULL;
 	int rc = -1;
 
+	/* The card borrows everything from r, res and ca but brand and ca. */
 	memset(&card, 0, sizeof(card));
-	if (caclient_take_material(&r->cc, m) == -1 ||
-	    caclient_check_signer(&r->cc, m, SETCERT_CCA, "cardholder") == -1) {
-		reg_ca_failed(r);
-		goto done;
-	}
-	if (nonce_hex == NULL || strlen(nonce_hex) != 2 * PAN_SECRET_LEN ||
-	    hex_decode(nonce_hex, nonce, sizeof(nonce)) == -1) {
-		reg_fail(r,
-		    "the CA's CertRes has no valid NonceCCA; nothing "
-		    "was stored");
-		goto done;
-	}
-	for (i = 0; i < PAN_SECRET_LEN; i++)
-		card.pan_secret[i] = card_secret[i] ^ nonce[i];
-	cert = caclient_b64_cert(
-	    json_object_get(json_object_get(m->json, "certs"), "sig"));
-	if (cert == NULL) {
-		reg_fail(r,
-		    "the certificate in the CA's CertRes does not "
-		    "parse; nothing was stored");
-		goto done;
-	}
-	if (EVP_PKEY_eq(X509_get0_pubkey(cert), key) != 1) {
-		reg_fail(r,
-		    "the certificate the CA issued does not carry our "
-		    "key; nothing was stored");
-		goto done;
-	}
-	if (pki_verify(r->cc.pki, cert, r->cc.ca_certs, SETCERT_CARD,
-	        SETCERT_SIGN, r->brand, NULL, pkierr,
-	        sizeof(pkierr)) != PKI_OK) {
-		reg_fail(r,
-		    "the certificate the CA issued does not verify as a %s "
-		    "cardholder's: %s; nothing was stored",
-		    r->brand, pkierr);
-		goto done;
-	}
-	/* PAN blinding: the CN is the keyed hash, never the number. */
-	if (pan_cert_hash(card.pan_secret, r->pan, r->expiry, want) == -1 ||
-	    X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
-	        NID_commonName, cn, sizeof(cn)) <= 0 ||
-	    strcmp(cn, want) != 0) {
-		reg_fail(r,
-		    "the certificate the CA issued is not bound to this card "
-		    "(its name is not the hash of the card number, expiry "
-		    "and PANSecret); nothing was stored");
-		goto done;
-	}
-	der = setcert_der(cert, &derlen);
-	if (reg_contains(der, derlen, r->pan)) {
-		reg_fail(r,
-		    "the certificate the CA issued contains the card "
-		    "number; refused, nothing was stored");
-		goto done;
-	}
-
-	/* The card borrows everything from r but brand and ca. */
 	card.label = r->label;
 	card.brand = xstrdup(r->brand);
 	card.pan_masked = r->masked;
 	card.expiry = r->expiry;
 	card.issuer = r->issuer;
 	card.ca = xstrdup(r->ca_arg);
-	card.cert = cert;
-	card.chain = r->cc.ca_certs;
-	card.root = r->cc.p.root;
-	card.crls = r->cc.crls;
-	card.bci = r->cc.bci;
-	card.bcilen = r->cc.bcilen;
-	card.bci_number = r->cc.bci_number;
+	card.cert = res->cert;
+	card.chain = res->chain;
+	card.root = ca->p.root;
+	card.crls = ca->crls;
+	card.bci = ca->bci;
+	card.bcilen = ca->bcilen;
+	card.bci_number = ca->bci_number;
 	card.pan = r->pan;
-	card.key = key;
+	memcpy(card.pan_secret, res->pan_secret, PAN_SECRET_LEN);
+	card.key = res->key;
 	if (wallet_card_add(w, &card, r->err, sizeof(r->err)) == -1)
 		goto done;
-	reg_report(r, cert);
+	reg_report(r, res->cert);
 	rc = 0;
 done:
-	free(der);
 	free(card.brand);
 	free(card.ca);
-	X509_free(cert);
-	OPENSSL_cleanse(nonce, sizeof(nonce));
 	OPENSSL_cleanse(card.pan_secret, sizeof(card.pan_secret));
 	return rc;
 }
 
-/* CertReq -> CertRes: the form, our key and CardSecret. */
+/* CertReq with the form's answers: stored, or told why not. */
 static int
 reg_certreq(struct reg *r, struct wallet *w)
 {
-	unsigned char card_secret[PAN_SECRET_LEN], *csrder = NULL;
-	size_t csrlen, len;
-	char *secret_hex = NULL, *csr_b64 = NULL, *wire = NULL;
-	char *rrpid = hex_random(20);
-	const char *status, *id, *code, *reason;
-	EVP_PKEY *key = setcert_keygen();
-	X509_REQ *csr = NULL;
-	X509 *self = NULL;
-	json_t *body = NULL;
-	struct msg m;
-	int rc = -1;
+	struct register_params filled;
+	struct register_result res;
+	int rc;
 
-	memset(&m, 0, sizeof(m));
-	if (RAND_bytes(card_secret, sizeof(card_secret)) != 1) {
-		reg_fail(r, "cannot make CardSecret: no randomness");
-		goto done;
-	}
-	if ((csr = setcert_csr_new(
-	         key, "cardholder", r->err, sizeof(r->err))) == NULL ||
-	    (self = reg_self_cert(r, key)) == NULL)
-		goto done;
-	csrder = setcert_csr_der(csr, &csrlen);
-	csr_b64 = base64_encode(csrder, csrlen);
-	secret_hex = hex_encode(card_secret, sizeof(card_secret));
-	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "role",
-	    "cardholder", "brand", r->brand, "form_id", r->form_id, "pan",
-	    r->pan, "expiry", r->expiry, "card_secret", secret_hex, "sig_csr",
-	    csr_b64);
-	if (r->fields & FIELD_NAME)
-		json_object_set_new(body, "name", json_string(r->name));
-	if (r->fields & FIELD_POSTCODE)
-		json_object_set_new(body, "postcode", json_string(r->postcode));
-	if (r->fields & FIELD_CVV)
-		json_object_set_new(body, "cvv", json_string(r->cvv));
-	if (msg_build("CertReq", rrpid, body, self, key, NULL, r->cc.ca_kex,
-	        &wire, &len, r->err, sizeof(r->err)) == -1)
-		goto done;
-	if (caclient_exchange(&r->cc, wire, len, "CertRes", rrpid, &m) == -1) {
-		reg_ca_failed(r);
-		goto done;
-	}
-	/* Judge the signer before believing even a refusal. */
-	if (caclient_check_signer(&r->cc, &m, SETCERT_CCA, "cardholder") ==
-	    -1) {
-		reg_ca_failed(r);
-		goto done;
-	}
-	status = json_string_value(json_object_get(m.json, "status"));
-	id = json_string_value(json_object_get(m.json, "request_id"));
-	if (status == NULL || id == NULL) {
-		reg_fail(r, "the CA's CertRes lacks status or request_id");
-		goto done;
-	}
-	if (strcmp(status, "rejected") == 0) {
-		code = json_string_value(json_object_get(m.json, "code"));
-		reason = json_string_value(json_object_get(m.json, "reason"));
-		reg_fail(r,
+	memset(&filled, 0, sizeof(filled));
+	filled.expiry = r->expiry;
+	filled.cvv = r->cvv;
+	filled.name = r->name;
+	filled.postcode = r->postcode;
+	switch (register_finish(r->s, &filled, &res)) {
+	case 0:
+		rc = reg_store(r, &res, w);
+		break;
+	case 2:
+		rc = reg_fail(r,
 		    "%s refused to register card %s (%s): %s\nThe bank said: "
 		    "\"%.300s\" (request %.64s). Nothing was stored.",
-		    r->issuer, r->masked, code ? code : "no code",
-		    reg_reject_advice(code ? code : ""),
-		    reason ? reason : "no reason given", id);
-		goto done;
+		    r->issuer, r->masked, res.code[0] ? res.code : "no code",
+		    reg_reject_advice(res.code),
+		    res.reason[0] ? res.reason : "no reason given",
+		    register_request_id(r->s));
+		break;
+	default:
+		rc = reg_failed(r);
+		break;
 	}
-	if (strcmp(status, "issued") != 0) {
-		reg_fail(r,
-		    "the CA answered \"%.32s\" for request %.64s; this "
-		    "wallet can only take a certificate issued at once. "
-		    "Nothing was stored: ask your bank.",
-		    status, id);
-		goto done;
-	}
-	rc = reg_take_cert(r, &m, key, card_secret, w);
-done:
-	msg_clear(&m);
-	json_decref(body);
-	OPENSSL_cleanse(card_secret, sizeof(card_secret));
-	if (secret_hex != NULL)
-		freezero_buf(secret_hex, strlen(secret_hex));
-	if (wire != NULL)
-		freezero_buf(wire, strlen(wire));
-	free(csr_b64);
-	free(csrder);
-	free(rrpid);
-	X509_REQ_free(csr);
-	X509_free(self);
-	EVP_PKEY_free(key);
+	register_result_clear(&res);
 	return rc;
 }
 
@@ -927,7 +628,7 @@ fail:
 static void
 reg_clear(struct reg *r)
 {
-	caclient_clear(&r->cc);
+	register_session_free(r->s);
 	free(r->host);
 	prompt_free(r->pan);
 	prompt_free(r->cvv);
@@ -936,17 +637,15 @@ reg_clear(struct reg *r)
 	free(r->postcode);
 	free(r->label);
 	free(r->issuer);
-	free(r->form_id);
 }
 
 int
 registration_main(struct wallet_opts *o, int argc, char **argv)
 {
 	struct reg r;
-	struct caclient_params cp;
+	struct register_params rp;
 	struct wallet *w = NULL;
 	struct wallet_card *cards;
-	X509 *root = NULL;
 	size_t n;
 	int rc = EXIT_FAIL, done;
 
@@ -962,8 +661,15 @@ registration_main(struct wallet_opts *o, int argc, char **argv)
 	        "Card number: ", 0, reg_norm_pan) == -1)
 		goto done;
 	pan_mask(r.pan, r.masked, sizeof(r.masked));
-	if ((root = setcert_read_cert(r.root_file, r.err, sizeof(r.err))) ==
-	    NULL)
+	/* The root is read now; nothing is sent before the wallet opens. */
+	memset(&rp, 0, sizeof(rp));
+	rp.host = r.host;
+	rp.port = r.port;
+	rp.root_file = r.root_file;
+	rp.brand = r.brand;
+	rp.pan = r.pan;
+	rp.timeout = o->timeout;
+	if ((r.s = register_session_new(&rp, r.err, sizeof(r.err))) == NULL)
 		goto done;
 	if ((w = reg_open_wallet(&r)) == NULL)
 		goto done;
@@ -973,15 +679,8 @@ registration_main(struct wallet_opts *o, int argc, char **argv)
 		r.label = reg_default_label(&r, cards, n);
 		wallet_cards_free(cards, n);
 	}
-	memset(&cp, 0, sizeof(cp));
-	cp.host = r.host;
-	cp.port = r.port;
-	cp.timeout = o->timeout;
-	cp.root = root;
-	cp.brand = r.brand;
-	if (caclient_init(&r.cc, &cp, r.err, sizeof(r.err)) == -1 ||
-	    reg_card_init(&r) == -1 || reg_form(&r) == -1 ||
-	    reg_fill_form(&r) == -1 || reg_certreq(&r, w) == -1)
+	if (reg_form(&r) == -1 || reg_fill_form(&r) == -1 ||
+	    reg_certreq(&r, w) == -1)
 		goto done;
 	rc = EXIT_OK;
 done:
@@ -991,7 +690,6 @@ done:
 		else
 			main_error("%s", r.err);
 	}
-	X509_free(root);
 	wallet_close(w);
 	reg_clear(&r);
 	return rc;

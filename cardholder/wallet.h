@@ -8,8 +8,10 @@
  *			to print
  *	wallet.c	the encrypted store: the folder, the SQLite database,
  *			the master key under the passphrase, the cards
- *	registration.c	`register`: SET cardholder registration with the CA
- *			(CardCInit, RegForm, CertReq with PANSecret)
+ *	registration.c	`register`: SET cardholder registration with the CA;
+ *			the options, the form's questions, the advice, storing
+ *			the card (the exchange and its checks, CardCInit,
+ *			RegForm, CertReq with PANSecret: common/register.c)
  *	cards.c		`cards`, `show`, `check`: the cards, their
  *			certificates and status; refreshing the CRLs
  *
