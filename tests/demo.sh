@@ -2,9 +2,11 @@
 # The scripted demo, on loopback, from nothing: a bank creates a SET
 # certificate hierarchy and starts its CA; a merchant and a payment gateway
 # enroll with one-time tokens over TLS; an unknown requester waits for the
-# operator's approval; the operator revokes a certificate and the next CRL
-# lists it; everything is checked with the stock openssl tools; the CA stops
-# cleanly.
+# operator's approval; a card issuer opens an account and the cardholder
+# registers the card from the wallet, getting a certificate that proves the
+# card without containing it; the operator revokes a certificate and the
+# next CRL lists it; everything is checked with the stock openssl tools; the
+# daemons stop cleanly.
 #
 #   tests/demo.sh BUILD_DIR [WORK_DIR]
 #
@@ -17,6 +19,7 @@ work=${2:-$(mktemp -d "${TMPDIR:-/tmp}/set-demo.XXXXXX")}
 mkdir -p "$work"
 export SET_OPERATOR=demo-operator
 ca_pid=""
+iss_pid=""
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
@@ -27,7 +30,14 @@ stop_ca() {
 		wait "$ca_pid" || true
 	fi
 }
-trap stop_ca EXIT
+stop_all() {
+	stop_ca
+	if [ -n "$iss_pid" ] && kill -0 "$iss_pid" 2>/dev/null; then
+		kill -TERM "$iss_pid"
+		wait "$iss_pid" || true
+	fi
+}
+trap stop_all EXIT
 
 bold "1. The bank creates a SET certificate hierarchy (two brands)"
 run set-ca init -D "$work/ca" --brand Visa --brand MasterCard --listen 127.0.0.1:0
@@ -72,7 +82,56 @@ run set-ca approve -f "$work/ca/ca.json" "$req"
 run set-enroll --ca "127.0.0.1:$port" --root "$work/ca/root.pem" --role merchant \
 	--id corner-shop --brand MasterCard --out "$work/corner" --poll
 
-bold "7. The operator revokes the merchant's signature certificate"
+bold "7. A card issuer joins: its TLS certificate, an account, the CA's issuers table"
+run set-ca tls-cert -f "$work/ca/ca.json" --id issuer-visa --brand Visa --out "$work/issuer-tls"
+run set-issuer init -D "$work/issuer" --name "First Visa Bank" --brand Visa --bin 424242 \
+	--listen 127.0.0.1:0 --tls "$work/issuer-tls"
+set-issuer serve -d -f "$work/issuer/issuer.json" 2>"$work/issuer/issuer.log" &
+iss_pid=$!
+for _ in $(seq 100); do [ -s "$work/issuer/issuer.port" ] && break; sleep 0.1; done
+iss_port=$(cat "$work/issuer/issuer.port")
+say "set-issuer serve is running as pid $iss_pid on 127.0.0.1:$iss_port"
+set-issuer open -f "$work/issuer/issuer.json" --name "Alice Example" --postcode 75001 \
+	--limit 150000 >"$work/alice.card" 2>/dev/null
+pan=$(awk '$1 == "card" { print $2 }' "$work/alice.card")
+exp=$(awk '$1 == "expiry" { print $2 }' "$work/alice.card")
+cvv=$(awk '$1 == "cvv" { print $2 }' "$work/alice.card")
+say "the bank opened an account for Alice: card ${pan:0:6}******${pan: -4}, expiry $exp (CVV sent to her by post)"
+jq --argjson port "$iss_port" '.issuers = [{"name": "First Visa Bank", "brand": "Visa",
+	"bins": ["424242"], "address": "127.0.0.1", "port": $port,
+	"fields": ["name", "postcode", "expiry", "cvv"]}]' "$work/ca/ca.json" >"$work/ca/ca.json.new"
+mv "$work/ca/ca.json.new" "$work/ca/ca.json"
+kill -HUP "$ca_pid"
+sleep 0.5
+say "the CA's issuers table now routes Visa cards 424242... to First Visa Bank (reloaded with HUP)"
+
+bold "8. Alice registers her card from the wallet"
+printf 'correct horse battery staple\n' >"$work/alice.pass"
+chmod 600 "$work/alice.pass"
+wallet() { set-wallet -w "$work/alice-wallet" --passphrase-file "$work/alice.pass" "$@"; }
+run wallet init
+set +e
+say "first with a mistyped security code:"
+wallet register --ca "127.0.0.1:$port" --root "$work/ca/root.pem" --brand Visa \
+	--pan "$pan" --expiry "$exp" --cvv 000 --name "Alice Example" --postcode 75001 2>&1 |
+	sed 's/^/     /'
+set -e
+say "then with the right one:"
+wallet register --ca "127.0.0.1:$port" --root "$work/ca/root.pem" --brand Visa \
+	--pan "$pan" --expiry "$exp" --cvv "$cvv" --name "Alice Example" --postcode 75001 \
+	--label alice-visa 2>&1 | sed 's/^/     /'
+run wallet cards
+run wallet show alice-visa
+say "the certificate's subject is a keyed hash of the card, never the number:"
+sqlite3 "$work/ca/ca.db" "select subject from certs where role = 'cardholder'" | sed 's/^/     /'
+if sqlite3 "$work/alice-wallet/wallet.db" .dump | grep -q "$pan" ||
+	sqlite3 "$work/ca/ca.db" .dump | grep -q "$pan"; then
+	say "!! a card number was found in a database"
+	exit 1
+fi
+say "neither the wallet's database nor the CA's holds the card number in clear"
+
+bold "9. The operator revokes the merchant's signature certificate"
 serial=$(openssl x509 -in "$work/merchant/sig.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
 run set-ca revoke -f "$work/ca/ca.json" --reason keyCompromise "$serial"
 curl -sS --cacert "$work/ca/root.pem" -o "$work/visa-mca.crl" "https://127.0.0.1:$port/crl/visa-mca"
@@ -80,7 +139,7 @@ say "the CRL served over HTTPS now says:"
 openssl crl -inform DER -in "$work/visa-mca.crl" -noout -text |
 	grep -E "CRL Number|Next Update|Serial Number|Reason|Key Compromise" | sed 's/^/     /' | head -8
 
-bold "8. openssl verify with the new CRL now refuses the revoked certificate"
+bold "10. openssl verify with the new CRL now refuses the revoked certificate"
 openssl crl -inform DER -in "$work/visa-mca.crl" >"$work/crl-now.pem"
 set-ca crl -f "$work/ca/ca.json" root >>"$work/crl-now.pem"
 set-ca crl -f "$work/ca/ca.json" visa-bca >>"$work/crl-now.pem"
@@ -92,11 +151,13 @@ say "(the gateway's certificate is unaffected:)"
 run openssl verify -CAfile "$work/ca/root.pem" -untrusted "$work/gateway/chain.pem" \
 	-crl_check -CRLfile "$work/gateway/crl.pem" "$work/gateway/sig.pem"
 
-bold "9. The audit trail"
+bold "11. The audit trail"
 run set-ca list -f "$work/ca/ca.json" audit
 
-bold "10. The CA stops cleanly"
-kill -TERM "$ca_pid"
+bold "12. The daemons stop cleanly"
+kill -TERM "$ca_pid" "$iss_pid"
 wait "$ca_pid" && say "set-ca exited with status 0"
+wait "$iss_pid" && say "set-issuer exited with status 0"
 ca_pid=""
+iss_pid=""
 say "everything is kept in $work"
