@@ -471,6 +471,15 @@ http_reply(struct http_req *req, int status, const char *content_type,
 	    ex->r, req->method, req->path, status, content_type, body, len);
 }
 
+const char *
+http_req_header(struct http_req *req, const char *name)
+{
+	struct http_exchange *ex = req->priv;
+
+	return evhttp_find_header(
+	    evhttp_request_get_input_headers(ex->r), name);
+}
+
 struct http_pending *
 http_defer(struct http_req *req)
 {

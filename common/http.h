@@ -38,6 +38,10 @@ struct http_req {
 
 typedef void (*http_handler_fn)(struct http_req *req, void *arg);
 
+/* A request header's value (case-insensitive name), or NULL; valid while
+ * the handler runs. */
+const char *http_req_header(struct http_req *req, const char *name);
+
 /*
  * Listens with TLS on addr:port (port 0: an ephemeral port, see
  * http_server_port). Every connection is TLS; HTTP/1.1 keep-alive. The

@@ -207,6 +207,18 @@ echo_h(struct http_req *req, void *arg)
 	    req, 200, "application/octet-stream", req->body, req->bodylen);
 }
 
+/* The Host header the client sent, and whether an absent one is NULL. */
+static void
+header_h(struct http_req *req, void *arg)
+{
+	const char *host = http_req_header(req, "host");
+	char *out = xasprintf("host=%s absent=%s", host ? host : "(null)",
+	    http_req_header(req, "X-Absent") ? "set" : "null");
+
+	http_reply(req, 200, "text/plain", out, strlen(out));
+	free(out);
+}
+
 /* Everything the handler saw, for the parent to check. */
 static void
 info_h(struct http_req *req, void *arg)
@@ -319,6 +331,7 @@ server_main(const struct srv_conf *c, int portfd, int lifeline)
 	}
 	http_server_limits(srv, c->max_body, c->timeout);
 	http_server_route(srv, "/echo", echo_h, NULL);
+	http_server_route(srv, "/header", header_h, NULL);
 	http_server_route(srv, "/info", info_h, NULL);
 	http_server_route(srv, "/api/", info_h, NULL);
 	http_server_route(srv, "/api/exact", echo_h, NULL);
@@ -647,6 +660,18 @@ test_echo(void)
 	ASSERT_STR_EQ(resp.content_type, "application/octet-stream");
 	http_resp_clear(&resp);
 	ASSERT_PTR_NULL(resp.body);
+
+	/* Handlers read request headers by name, case-insensitively. */
+	ASSERT_INT_EQ(must_request(ctx, "127.0.0.1", s.port, "GET", "/header",
+	                  NULL, 0, &resp),
+	    200);
+	{
+		char *want = xasprintf("host=127.0.0.1:%d absent=null", s.port);
+
+		ASSERT_STR_EQ((char *)resp.body, want);
+		free(want);
+	}
+	http_resp_clear(&resp);
 
 	/* An empty POST body is still a request with a body. */
 	ASSERT_INT_EQ(must_request(ctx, "127.0.0.1", s.port, "POST", "/info",
