@@ -548,7 +548,7 @@ payment_pi_parse(const void *bytes, size_t len, struct payment_pi *out,
 		goto done;
 	rc = 0;
 done:
-	if (rc == -1)
+	if (rc != 0)
 		payment_pi_clear(out);
 	json_decref(o);
 	return rc;
@@ -730,12 +730,13 @@ payment_preq_verify(json_t *body, const char *merchant_id,
 	        &out->cardholder, &out->certs, why, sizeof(why)) == -1) {
 		errbuf_set(err, errlen,
 		    "PReq: the dual signature does not verify: %s", why);
+		rc = PAYMENT_ERR_SIGNATURE;
 		goto done;
 	}
 	dualsig_hash(out->oidata, out->oilen, out->hoi);
 	rc = 0;
 done:
-	if (rc == -1)
+	if (rc != 0)
 		payment_preq_clear(out);
 	return rc;
 }
@@ -787,6 +788,7 @@ payment_pi_open(const unsigned char *pi, size_t pilen, X509 *kex_cert,
 	        sizeof(why)) == -1) {
 		errbuf_set(
 		    err, errlen, "PI: the envelope does not open: %s", why);
+		rc = PAYMENT_ERR_ENVELOPE;
 		goto done;
 	}
 	/* Verify the bytes as they came out of the envelope, then parse. */
@@ -794,6 +796,7 @@ payment_pi_open(const unsigned char *pi, size_t pilen, X509 *kex_cert,
 	        merchant_id, xid, &signer, &sk, why, sizeof(why)) == -1) {
 		errbuf_set(err, errlen,
 		    "PI: the dual signature does not verify: %s", why);
+		rc = PAYMENT_ERR_SIGNATURE;
 		goto done;
 	}
 	if (payment_pi_parse(pidata, pidatalen, out, err, errlen) == -1)
@@ -819,7 +822,7 @@ payment_pi_open(const unsigned char *pi, size_t pilen, X509 *kex_cert,
 	}
 	rc = 0;
 done:
-	if (rc == -1)
+	if (rc != 0)
 		payment_pi_clear(out);
 	if (pidata != NULL)
 		freezero_buf(pidata, pidatalen);

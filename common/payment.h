@@ -47,6 +47,15 @@
 
 #define PAYMENT_MAX_AMOUNT 1000000000000LL
 
+/*
+ * How payment_preq_verify() and payment_pi_open() fail, so a receiver can
+ * name the problem in its Error: anything malformed, a dual signature that
+ * does not verify, a sealed PI that does not open.
+ */
+#define PAYMENT_ERR_MALFORMED (-1)
+#define PAYMENT_ERR_SIGNATURE (-2)
+#define PAYMENT_ERR_ENVELOPE (-3)
+
 /* The largest OIData or PIData text accepted, and the largest sealed PI and
  * dual signature in a PReq (sizes once base64-decoded). */
 #define PAYMENT_MAX_DATA 4096
@@ -135,7 +144,8 @@ struct payment_preq {
  * dualsig_verify_oi(oidata, hpi, merchant_id, oi.xid). It does NOT judge the
  * cardholder certificate (chain, role, CRLs) nor compare the OI with the
  * merchant's order (xid, challenges, hod): the caller does. On success out
- * owns its buffers and certificates; on failure out is all zero.
+ * owns its buffers and certificates; on failure out is all zero. Returns 0,
+ * PAYMENT_ERR_SIGNATURE or PAYMENT_ERR_MALFORMED.
  */
 int payment_preq_verify(json_t *body, const char *merchant_id,
     struct payment_preq *out, char *err, size_t errlen);
@@ -155,7 +165,8 @@ void payment_preq_clear(struct payment_preq *);
  * for replay detection). On success *cardholder (X509_free) and *certs
  * (sk_X509_pop_free(..., X509_free)) are the signer and the certificates the
  * signature carried; hpi, cardholder and certs may be NULL if unwanted. On
- * failure *out, *hpi are zero and *cardholder, *certs NULL.
+ * failure *out, *hpi are zero and *cardholder, *certs NULL. Returns 0,
+ * PAYMENT_ERR_ENVELOPE, PAYMENT_ERR_SIGNATURE or PAYMENT_ERR_MALFORMED.
  */
 int payment_pi_open(const unsigned char *pi, size_t pilen, X509 *kex_cert,
     EVP_PKEY *kex_key, const unsigned char *dualsig, size_t siglen,

@@ -43,7 +43,6 @@
 
 #include "base64.h"
 #include "cms.h"
-#include "dualsig.h"
 #include "gateway.h"
 #include "hex.h"
 #include "log.h"
@@ -273,35 +272,6 @@ authorization_fresh(
 	return 0;
 }
 
-/*
- * payment_pi_open() failed: tell a PI that does not open or parse
- * ("bad-pi") from a dual signature that does not verify
- * ("bad-dual-signature"), so the merchant learns which half is wrong.
- */
-static int
-authorization_pi_fail(struct authreq *r, const char *why, struct msg_error *e)
-{
-	unsigned char *pidata = NULL;
-	size_t pidatalen = 0;
-	char err[256];
-	int rc;
-
-	if (cms_open(r->pi, r->pilen, r->b->kex, r->b->kexkey, &pidata,
-	        &pidatalen, err, sizeof(err)) == -1)
-		return msg_fail(e, "bad-pi",
-		    "the payment instruction does not open: %s", err);
-	if (dualsig_verify_pi(r->dualsig, r->siglen, pidata, pidatalen, r->hoi,
-	        r->merchant, r->xid, NULL, NULL, err, sizeof(err)) == -1)
-		rc = msg_fail(e, "bad-dual-signature",
-		    "the dual signature does not bind this payment "
-		    "instruction to this order, merchant and XID: %s",
-		    err);
-	else
-		rc = msg_fail(e, "bad-pi", "%s", why);
-	freezero_buf(pidata, pidatalen);
-	return rc;
-}
-
 /* The payment instruction, the cardholder and the binding to the order. */
 static int
 authorization_pi(struct gateway *gw, struct authreq *r, struct msg_error *e)
@@ -309,10 +279,23 @@ authorization_pi(struct gateway *gw, struct authreq *r, struct msg_error *e)
 	char why[256], *hex;
 	enum pki_result res;
 
-	if (payment_pi_open(r->pi, r->pilen, r->b->kex, r->b->kexkey,
-	        r->dualsig, r->siglen, r->hoi, r->merchant, r->xid, &r->p,
-	        r->hpi, &r->cardholder, &r->card_certs, why, sizeof(why)) == -1)
-		return authorization_pi_fail(r, why, e);
+	/* Which half is wrong tells the merchant what to look at. */
+	switch (payment_pi_open(r->pi, r->pilen, r->b->kex, r->b->kexkey,
+	    r->dualsig, r->siglen, r->hoi, r->merchant, r->xid, &r->p, r->hpi,
+	    &r->cardholder, &r->card_certs, why, sizeof(why))) {
+	case 0:
+		break;
+	case PAYMENT_ERR_SIGNATURE:
+		return msg_fail(e, "bad-dual-signature",
+		    "the dual signature does not bind this payment instruction "
+		    "to this order, merchant and XID: %s",
+		    why);
+	case PAYMENT_ERR_ENVELOPE:
+		return msg_fail(e, "bad-pi",
+		    "the payment instruction does not open: %s", why);
+	default:
+		return msg_fail(e, "bad-pi", "%s", why);
+	}
 	pan_mask(r->p.pan, r->masked, sizeof(r->masked));
 	res = pki_verify(gw->pki, r->cardholder, r->card_certs, SETCERT_CARD,
 	    SETCERT_SIGN, r->b->name, NULL, why, sizeof(why));

@@ -309,10 +309,9 @@ purchase_preq(struct merchant *m, struct msg *msg, const unsigned char *wire,
 	json_object_del(body, "msg");
 	json_object_del(body, "rrpid");
 	json_object_del(body, "date");
-	if (payment_preq_verify(body, m->id, &p, why, sizeof(why)) == -1) {
+	if ((r = payment_preq_verify(body, m->id, &p, why, sizeof(why))) != 0) {
 		msg_fail(&e,
-		    strstr(why, "dual signature") != NULL ? "bad-signature"
-		                                          : "malformed",
+		    r == PAYMENT_ERR_SIGNATURE ? "bad-signature" : "malformed",
 		    "%s", why);
 		goto refuse;
 	}

@@ -542,8 +542,8 @@ drive_purchase(
 	         d->card_key, d->card_chain, err, sizeof(err))) == NULL)
 		drive_setup_fail("wallet: %s", err);
 	/* The merchant: its half of the dual signature. */
-	if (payment_preq_verify(preq, d->merchant, &p->mp, err, sizeof(err)) ==
-	    -1)
+	if (payment_preq_verify(preq, d->merchant, &p->mp, err, sizeof(err)) !=
+	    0)
 		drive_setup_fail("merchant: the PReq does not verify: %s", err);
 	json_decref(preq);
 }

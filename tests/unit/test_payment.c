@@ -859,7 +859,8 @@ test_merchant_changed_oi(void)
 	at[7] = '3';
 	body_set_b64(body, "oidata", oidata, oilen);
 	ASSERT_INT_EQ(
-	    payment_preq_verify(body, MERCHANT, &preq, err, sizeof(err)), -1);
+	    payment_preq_verify(body, MERCHANT, &preq, err, sizeof(err)),
+	    PAYMENT_ERR_SIGNATURE);
 	ASSERT_STR_CONTAINS(err, "dual signature");
 	ASSERT_TRUE(all_zero(&preq, sizeof(preq)));
 	at[7] = '2';
@@ -868,7 +869,7 @@ test_merchant_changed_oi(void)
 		oidata[i] ^= 0x01;
 		body_set_b64(body, "oidata", oidata, oilen);
 		if (payment_preq_verify(
-		        body, MERCHANT, &preq, err, sizeof(err)) != -1)
+		        body, MERCHANT, &preq, err, sizeof(err)) == 0)
 			unit_fail(__FILE__, __LINE__,
 			    "OIData with byte %zu changed accepted", i);
 		oidata[i] ^= 0x01;
@@ -888,13 +889,17 @@ test_merchant_changed_oi(void)
 	                              "00000000000000000000000000000000")),
 	    0);
 	ASSERT_INT_EQ(
-	    payment_preq_verify(body, MERCHANT, &preq, err, sizeof(err)), -1);
+	    payment_preq_verify(body, MERCHANT, &preq, err, sizeof(err)),
+	    PAYMENT_ERR_SIGNATURE);
 	ASSERT_STR_CONTAINS(err, "dual signature");
 	free(oidata);
 	json_decref(body);
 	payment_pi_clear(&pi);
 	world_free(&w);
 }
+
+/* How the last refused payment_pi_open() in gateway_ok() failed. */
+static int gateway_last_rc;
 
 /* What the gateway is given: the merchant's PReq and AuthReq data. */
 struct authreq {
@@ -953,7 +958,9 @@ gateway_ok(const struct world *w, const struct ident *kex,
 		payment_pi_clear(&got);
 		return 1;
 	}
-	ASSERT_INT_EQ(rc, -1);
+	gateway_last_rc = rc;
+	ASSERT_TRUE(rc == PAYMENT_ERR_MALFORMED ||
+	    rc == PAYMENT_ERR_SIGNATURE || rc == PAYMENT_ERR_ENVELOPE);
 	ASSERT_TRUE(err[0] != '\0');
 	ASSERT_PTR_NULL(cardholder);
 	ASSERT_PTR_NULL(certs);
@@ -985,6 +992,7 @@ test_gateway_swapped_pi(void)
 	    gateway_ok(&w, &w.gw, b.preq.pi, b.preq.pilen, a.preq.dualsig,
 	        a.preq.siglen, a.preq.hoi, MERCHANT, XID_A, err, sizeof(err)));
 	ASSERT_STR_CONTAINS(err, "dual signature");
+	ASSERT_INT_EQ(gateway_last_rc, PAYMENT_ERR_SIGNATURE);
 	/* B's PI with B's own signature, under A's order. */
 	ASSERT_FALSE(GW(b, a.preq.hoi, MERCHANT, XID_A));
 	ASSERT_FALSE(GW(b, a.preq.hoi, MERCHANT, XID_B));
@@ -1118,6 +1126,7 @@ test_gateway_wrong_key(void)
 	    gateway_ok(&w, &w.gw2, a.preq.pi, a.preq.pilen, a.preq.dualsig,
 	        a.preq.siglen, a.preq.hoi, MERCHANT, XID_A, err, sizeof(err)));
 	ASSERT_STR_CONTAINS(err, "envelope");
+	ASSERT_INT_EQ(gateway_last_rc, PAYMENT_ERR_ENVELOPE);
 	/* The right certificate with another key, and the reverse. */
 	mixed.cert = w.gw.cert;
 	mixed.key = w.gw2.key;
@@ -1155,7 +1164,7 @@ preq_refused(json_t *good, const char *key, json_t *value, const char *why)
 	else
 		ASSERT_INT_EQ(json_object_set_new(body, key, value), 0);
 	memset(&preq, 0xaa, sizeof(preq));
-	if (payment_preq_verify(body, MERCHANT, &preq, err, sizeof(err)) != -1)
+	if (payment_preq_verify(body, MERCHANT, &preq, err, sizeof(err)) == 0)
 		unit_fail(__FILE__, __LINE__, "PReq with %s accepted", why);
 	if (strstr(err, "PReq") == NULL)
 		unit_fail(__FILE__, __LINE__, "%s: reason \"%s\"", why, err);
