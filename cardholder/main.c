@@ -5,8 +5,8 @@
  *
  * This file reads the options every command shares, finds the command and
  * runs it; `init` and `passwd`, which only touch the wallet's key, live
- * here too. The other commands are in registration.c (register) and
- * cards.c (cards, show, check). Exit status: 0 success, 1 failure (the
+ * here too. The other commands are in registration.c (register),
+ * cards.c (cards, show, check) and purchase.c (catalog, buy, orders, order). Exit status: 0 success, 1 failure (the
  * message says what happened and what to do), 2 a usage error.
  */
 #include <sys/stat.h>
@@ -30,7 +30,7 @@ static const char main_usage_text[] =
     "                  COMMAND [ARGS]\n"
     "\n"
     "The cardholder's SET wallet: your payment cards, their certificates\n"
-    "and keys, encrypted under your passphrase.\n"
+    "and keys, encrypted under your passphrase; paying merchants with them.\n"
     "\n"
     "Commands:\n"
     "  init          make a new wallet (asks for a passphrase twice)\n"
@@ -41,6 +41,10 @@ static const char main_usage_text[] =
     "                the current CRLs first)\n"
     "  check [CARD]  open the cards' secrets and check them against their\n"
     "                certificates\n"
+    "  catalog       what a merchant sells (--merchant, --root)\n"
+    "  buy           buy from a merchant with a card\n"
+    "  orders        the wallet's log of purchases\n"
+    "  order XID     ask the merchant what became of a purchase\n"
     "  passwd        change the passphrase\n"
     "  help [COMMAND]\n"
     "\n"
@@ -310,6 +314,10 @@ static const struct {
 	{ "cards", cards_list_main, cards_list_usage },
 	{ "show", cards_show_main, cards_show_usage },
 	{ "check", cards_check_main, cards_check_usage },
+	{ "catalog", purchase_catalog_main, purchase_catalog_usage },
+	{ "buy", purchase_buy_main, purchase_buy_usage },
+	{ "orders", purchase_orders_main, purchase_orders_usage },
+	{ "order", purchase_order_main, purchase_order_usage },
 	{ "passwd", main_passwd, main_passwd_usage },
 };
 #define MAIN_NCOMMANDS (sizeof(main_commands) / sizeof(main_commands[0]))

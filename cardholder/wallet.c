@@ -16,6 +16,10 @@
  * What is not secret stays readable without the passphrase, so `cards` and
  * `show` need none: the masked card number (first six, last four), brand,
  * expiry, label, the certificate and its chain, root, CRLs and BCI.
+ *
+ * The transaction log (table purchases: `buy`, `orders`, `order`) is not
+ * secret either, and holds no card number: a purchase names its card by
+ * label.
  */
 #include <sys/stat.h>
 
@@ -86,6 +90,21 @@ static const char *const wallet_migrations[] = {
 	" bci_number INTEGER NOT NULL,"
 	" created INTEGER NOT NULL,"
 	" refreshed INTEGER NOT NULL)",
+	/* 2: the transaction log: what was bought, never with which card
+	 * number (the card's label only). */
+	"CREATE TABLE purchases ("
+	" id INTEGER PRIMARY KEY,"
+	" xid TEXT NOT NULL UNIQUE,"
+	" merchant TEXT NOT NULL," /* the merchant's SET id */
+	" address TEXT NOT NULL," /* HOST:PORT, for `order XID` */
+	" order_id TEXT NOT NULL,"
+	" amount INTEGER NOT NULL," /* minor units */
+	" currency TEXT NOT NULL,"
+	" card TEXT NOT NULL," /* the card's label */
+	" status TEXT NOT NULL,"
+	" detail TEXT NOT NULL," /* auth code, or the reason */
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL)",
 };
 
 char *
@@ -879,4 +898,110 @@ wallet_card_set_crls(
 		    w->path, sqlite3_errmsg(store_db(w->store)));
 	free(crls);
 	return rc;
+}
+
+/* The transaction log. */
+
+int
+wallet_purchase_save(
+    struct wallet *w, const struct wallet_purchase *p, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	time_t now = time(NULL);
+	int rc = -1;
+
+	st = store_prepare(w->store,
+	    "INSERT INTO purchases (xid, merchant, address, order_id, amount, "
+	    "currency, card, status, detail, created, updated) VALUES (?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (xid) DO UPDATE SET "
+	    "status = excluded.status, detail = excluded.detail, updated = "
+	    "excluded.updated");
+	if (st == NULL) {
+		errbuf_set(err, errlen, "%s: cannot write", w->path);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, p->xid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->merchant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, p->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p->order_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, p->amount);
+	sqlite3_bind_text(st, 6, p->currency, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, p->card, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, p->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, p->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)now);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	else
+		errbuf_set(err, errlen, "%s: cannot record the purchase: %s",
+		    w->path, sqlite3_errmsg(store_db(w->store)));
+	sqlite3_reset(st);
+	return rc;
+}
+
+struct wallet_purchase *
+wallet_purchases(
+    struct wallet *w, const char *xid, size_t *n, char *err, size_t errlen)
+{
+	struct wallet_purchase *ps, *p;
+	sqlite3_stmt *st;
+	int step;
+
+	*n = 0;
+	st = store_prepare(w->store,
+	    "SELECT xid, merchant, address, order_id, amount, currency, card, "
+	    "status, detail, created, updated FROM purchases WHERE ?1 IS NULL "
+	    "OR xid = ?1 ORDER BY created, id");
+	if (st == NULL) {
+		errbuf_set(
+		    err, errlen, "%s: cannot read the purchases", w->path);
+		return NULL;
+	}
+	if (xid != NULL)
+		sqlite3_bind_text(st, 1, xid, -1, SQLITE_STATIC);
+	ps = xcalloc(1, sizeof(*ps));
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		ps = xrealloc(ps, (*n + 1) * sizeof(*ps));
+		p = &ps[(*n)++];
+		p->xid = wallet_col_text(st, 0);
+		p->merchant = wallet_col_text(st, 1);
+		p->address = wallet_col_text(st, 2);
+		p->order_id = wallet_col_text(st, 3);
+		p->amount = sqlite3_column_int64(st, 4);
+		p->currency = wallet_col_text(st, 5);
+		p->card = wallet_col_text(st, 6);
+		p->status = wallet_col_text(st, 7);
+		p->detail = wallet_col_text(st, 8);
+		p->created = (time_t)sqlite3_column_int64(st, 9);
+		p->updated = (time_t)sqlite3_column_int64(st, 10);
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		errbuf_set(err, errlen, "%s: cannot read the purchases: %s",
+		    w->path, sqlite3_errmsg(store_db(w->store)));
+		wallet_purchases_free(ps, *n);
+		return NULL;
+	}
+	return ps;
+}
+
+void
+wallet_purchases_free(struct wallet_purchase *ps, size_t n)
+{
+	size_t i;
+
+	if (ps == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(ps[i].xid);
+		free(ps[i].merchant);
+		free(ps[i].address);
+		free(ps[i].order_id);
+		free(ps[i].currency);
+		free(ps[i].card);
+		free(ps[i].status);
+		free(ps[i].detail);
+	}
+	free(ps);
 }

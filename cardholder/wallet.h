@@ -14,6 +14,10 @@
  *			RegForm, CertReq with PANSecret: common/register.c)
  *	cards.c		`cards`, `show`, `check`: the cards, their
  *			certificates and status; refreshing the CRLs
+ *	purchase.c	`catalog`, `buy`, `orders`, `order`: buying from a
+ *			merchant with a card, the transaction log (the
+ *			exchange and its checks, PInit, PReq, Inq:
+ *			common/purchase.c)
  *
  * Commands return the exit status: 0 success, 1 failure, 2 usage.
  */
@@ -188,6 +192,30 @@ int wallet_card_set_crls(
 /* Frees what a card holds (not the struct). */
 void wallet_card_clear(struct wallet_card *c);
 
+/*
+ * One purchase of the transaction log; no card number in it (the card is
+ * named by its label). Strings xmalloc'd when read (wallet_purchases),
+ * borrowed when written.
+ */
+struct wallet_purchase {
+	char *xid, *merchant, *address /* HOST:PORT */, *order_id;
+	long long amount; /* minor units */
+	char *currency, *card, *status;
+	char *detail; /* the authorization code, or the reason */
+	time_t created, updated;
+};
+
+/* Records a purchase, or updates its status and detail (same XID). */
+int wallet_purchase_save(
+    struct wallet *, const struct wallet_purchase *, char *err, size_t errlen);
+/*
+ * The log, oldest first (only xid's purchase when not NULL); *n of them.
+ * Free with wallet_purchases_free. NULL with a reason.
+ */
+struct wallet_purchase *wallet_purchases(
+    struct wallet *, const char *xid, size_t *n, char *err, size_t errlen);
+void wallet_purchases_free(struct wallet_purchase *, size_t n);
+
 /* registration.c */
 int registration_main(struct wallet_opts *, int argc, char **argv);
 extern const char registration_usage[];
@@ -197,5 +225,13 @@ int cards_list_main(struct wallet_opts *, int argc, char **argv);
 int cards_show_main(struct wallet_opts *, int argc, char **argv);
 int cards_check_main(struct wallet_opts *, int argc, char **argv);
 extern const char cards_list_usage[], cards_show_usage[], cards_check_usage[];
+
+/* purchase.c */
+int purchase_catalog_main(struct wallet_opts *, int argc, char **argv);
+int purchase_buy_main(struct wallet_opts *, int argc, char **argv);
+int purchase_orders_main(struct wallet_opts *, int argc, char **argv);
+int purchase_order_main(struct wallet_opts *, int argc, char **argv);
+extern const char purchase_catalog_usage[], purchase_buy_usage[],
+    purchase_orders_usage[], purchase_order_usage[];
 
 #endif
