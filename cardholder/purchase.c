@@ -14,7 +14,7 @@
  *	orders		the transaction log (wallet.db, table purchases)
  *	order XID	the merchant asked again (InqReq), the log updated
  *
- * Money is integer minor units throughout (purchase_money prints it). No
+ * Money is integer minor units throughout (money_format prints it). No
  * card number is printed (masked only) or logged.
  */
 #include <ctype.h>
@@ -28,6 +28,7 @@
 #include <openssl/crypto.h>
 
 #include "pan.h"
+#include "money.h"
 #include "purchase.h"
 #include "wallet.h"
 #include "xmalloc.h"
@@ -406,10 +407,10 @@ buy_show(const json_t *order, const struct wallet_card *card,
 	free(m);
 	json_array_foreach(json_object_get(order, "items"), i, v)
 	{
-		purchase_money(
+		money_format(
 		    json_integer_value(json_object_get(v, "unit_price")), cur,
 		    unit, sizeof(unit));
-		purchase_money(
+		money_format(
 		    json_integer_value(json_object_get(v, "line_total")), cur,
 		    line, sizeof(line));
 		name = buy_text(v, "name");
@@ -420,14 +421,14 @@ buy_show(const json_t *order, const struct wallet_card *card,
 		free(name);
 		free(sku);
 	}
-	purchase_money(json_integer_value(json_object_get(d, "price")), cur,
-	    line, sizeof(line));
+	money_format(json_integer_value(json_object_get(d, "price")), cur, line,
+	    sizeof(line));
 	who = buy_text(d, "name");
 	where = buy_text(d, "address");
 	m = buy_text(d, "method");
 	printf("  delivery: %s to %s, %s = %s\n", m, who, where, line);
-	purchase_money(json_integer_value(json_object_get(order, "amount")),
-	    cur, total, sizeof(total));
+	money_format(json_integer_value(json_object_get(order, "amount")), cur,
+	    total, sizeof(total));
 	printf("  total: %s, paid with %s (%s %s)\n", total, card->label,
 	    card->brand, card->pan_masked);
 	free(who);
@@ -626,7 +627,7 @@ purchase_buy_main(struct wallet_opts *o, int argc, char **argv)
 		printf("cancelled: nothing was paid\n");
 		goto done;
 	}
-	purchase_money(json_integer_value(json_object_get(order, "amount")),
+	money_format(json_integer_value(json_object_get(order, "amount")),
 	    json_string_value(json_object_get(order, "currency")), amount,
 	    sizeof(amount));
 	log = xcalloc(1, sizeof(*log));
@@ -738,7 +739,7 @@ purchase_catalog_main(struct wallet_opts *o, int argc, char **argv)
 	printf("%-16s %-36s %14s %6s\n", "SKU", "NAME", "PRICE", "STOCK");
 	json_array_foreach(json_object_get(cat, "items"), i, v)
 	{
-		purchase_money(json_integer_value(json_object_get(v, "price")),
+		money_format(json_integer_value(json_object_get(v, "price")),
 		    cur, price, sizeof(price));
 		t1 = buy_text(v, "sku");
 		t2 = buy_text(v, "name");
@@ -791,7 +792,7 @@ purchase_orders_main(struct wallet_opts *o, int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		localtime_r(&ps[i].created, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		purchase_money(
+		money_format(
 		    ps[i].amount, ps[i].currency, amount, sizeof(amount));
 		line = xasprintf("%s %-40s %-12s %-14s %12s %-12s %-10s %s",
 		    when, ps[i].xid, ps[i].merchant, ps[i].order_id, amount,
@@ -877,7 +878,7 @@ purchase_order_main(struct wallet_opts *o, int argc, char **argv)
 		    ps->address, xid, purchase_error_code(s), said);
 		goto done;
 	}
-	purchase_money(ps->amount, ps->currency, amount, sizeof(amount));
+	money_format(ps->amount, ps->currency, amount, sizeof(amount));
 	buy_tell(&res, ps->card, amount);
 	free(ps->status);
 	free(ps->detail);

@@ -193,8 +193,4 @@ const unsigned char *purchase_reply(
 int purchase_inquire(struct purchase_session *, const char *xid,
     const char *merchant, struct purchase_result *res);
 
-/* An amount in minor units for a person: "19.99 EUR" (ISO 4217 exponent). */
-void purchase_money(
-    long long minor, const char *currency, char *buf, size_t len);
-
 #endif

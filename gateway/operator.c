@@ -12,6 +12,7 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "money.h"
 
 struct operator_command {
 	const char *name;
@@ -42,40 +43,6 @@ operator_when(const char *s, char *buf, size_t len)
 		operator_time((time_t)strtoll(s, NULL, 10), buf, len);
 	else
 		snprintf(buf, len, "%s", s);
-}
-
-/* The number of minor units in a major one, by ISO 4217 exponent. */
-static int
-operator_exponent(const char *currency)
-{
-	static const char *const zero[] = { "BIF", "CLP", "DJF", "GNF", "ISK",
-		"JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
-		"XOF", "XPF" };
-	static const char *const three[] = { "BHD", "IQD", "JOD", "KWD", "LYD",
-		"OMR", "TND" };
-	size_t i;
-
-	for (i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
-		if (strcmp(currency, zero[i]) == 0)
-			return 0;
-	for (i = 0; i < sizeof(three) / sizeof(three[0]); i++)
-		if (strcmp(currency, three[i]) == 0)
-			return 3;
-	return 2;
-}
-
-/* "1999" EUR -> "19.99 EUR", in integers only. */
-static void
-operator_amount(long long minor, const char *currency, char *buf, size_t len)
-{
-	int e = operator_exponent(currency);
-	long long div = e == 0 ? 1 : e == 3 ? 1000 : 100;
-
-	if (e == 0)
-		snprintf(buf, len, "%lld %s", minor, currency);
-	else
-		snprintf(buf, len, "%lld.%0*lld %s", minor / div, e,
-		    minor % div, currency);
 }
 
 static const char *
@@ -120,8 +87,8 @@ operator_list(struct gateway *gw, int argc, char **argv)
 	    "MERCHANT", "CARD", "AMOUNT", "STATUS", "AUTH CODE / REASON",
 	    "RECEIVED");
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		operator_amount(sqlite3_column_int64(st, 3),
-		    operator_col(st, 4), amount, sizeof(amount));
+		money_format(sqlite3_column_int64(st, 3), operator_col(st, 4),
+		    amount, sizeof(amount));
 		operator_time(
 		    (time_t)sqlite3_column_int64(st, 7), when, sizeof(when));
 		printf("%-40s  %-16s  %-16s  %14s  %-8s  %-18s  %s\n",
@@ -151,8 +118,8 @@ operator_show(struct gateway *gw, int argc, char **argv)
 		return 1;
 	sqlite3_bind_text(st, 1, argv[1], -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		operator_amount(sqlite3_column_int64(st, 4),
-		    operator_col(st, 5), amount, sizeof(amount));
+		money_format(sqlite3_column_int64(st, 4), operator_col(st, 5),
+		    amount, sizeof(amount));
 		operator_time(
 		    (time_t)sqlite3_column_int64(st, 16), rcv, sizeof(rcv));
 		operator_time(

@@ -609,44 +609,6 @@ issuer_currency_ok(const char *s)
 	    isupper((unsigned char)s[1]) && isupper((unsigned char)s[2]);
 }
 
-/* ISO 4217 minor-unit exponents that are not 2. */
-static int
-issuer_exponent(const char *currency)
-{
-	static const char zero[] = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF "
-	                           "UGX UYI VND VUV XAF XOF XPF";
-	static const char three[] = "BHD IQD JOD KWD LYD OMR TND";
-	static const char four[] = "CLF UYW";
-
-	if (!issuer_currency_ok(currency))
-		return 2;
-	if (strstr(zero, currency) != NULL)
-		return 0;
-	if (strstr(three, currency) != NULL)
-		return 3;
-	if (strstr(four, currency) != NULL)
-		return 4;
-	return 2;
-}
-
-void
-issuer_format_amount(
-    long long minor, const char *currency, char *buf, size_t len)
-{
-	unsigned long long a, unit = 1;
-	int e = issuer_exponent(currency), i;
-
-	a = minor < 0 ? 0ULL - (unsigned long long)minor
-	              : (unsigned long long)minor;
-	for (i = 0; i < e; i++)
-		unit *= 10;
-	if (e == 0)
-		snprintf(buf, len, "%s%llu", minor < 0 ? "-" : "", a);
-	else
-		snprintf(buf, len, "%s%llu.%0*llu", minor < 0 ? "-" : "",
-		    a / unit, e, a % unit);
-}
-
 int
 issuer_parse_amount(const char *s, long long *out)
 {

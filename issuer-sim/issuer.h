@@ -102,9 +102,6 @@ int issuer_bin_ok(struct issuer *, const char *bin);
 
 /* 1 for three upper-case letters. */
 int issuer_currency_ok(const char *);
-/* "1999" in EUR -> "19.99"; integer arithmetic only. */
-void issuer_format_amount(
-    long long minor, const char *currency, char *buf, size_t len);
 /* An operator's amount: decimal digits only, 1 to ISSUER_MAX_AMOUNT. */
 int issuer_parse_amount(const char *s, long long *out);
 /* "2025-01-31 12:00:00Z" */

@@ -20,6 +20,7 @@
 #include "errbuf.h"
 #include "issuer.h"
 #include "log.h"
+#include "money.h"
 #include "xmalloc.h"
 
 static int
@@ -269,7 +270,7 @@ ledger_check(struct issuer *is, long long *ntx, long long *nentries, char *err,
 		*nentries += n;
 		if (bad)
 			continue;
-		issuer_format_amount(sum, cur, amount, sizeof(amount));
+		money_digits(sum, cur, amount, sizeof(amount));
 		if (sum != 0) {
 			errbuf_set(err, errlen,
 			    "transaction %lld (%s) does not "

@@ -20,6 +20,7 @@
 
 #include "issuer.h"
 #include "log.h"
+#include "money.h"
 #include "pan.h"
 #include "xmalloc.h"
 
@@ -74,7 +75,7 @@ operator_money(long long minor, const char *currency, char *buf, size_t len)
 {
 	char dec[48];
 
-	issuer_format_amount(minor, currency, dec, sizeof(dec));
+	money_digits(minor, currency, dec, sizeof(dec));
 	snprintf(buf, len, "%lld (%s %s)", minor, dec, currency);
 }
 
@@ -409,9 +410,9 @@ statement_holds(struct issuer *is, const struct account *a, time_t now)
 		if (strcmp(state, "active") == 0 && exp <= now)
 			state = "expired";
 		issuer_format_time(exp, when, sizeof(when));
-		issuer_format_amount(
+		money_digits(
 		    sqlite3_column_int64(st, 3), a->currency, amt, sizeof(amt));
-		issuer_format_amount(
+		money_digits(
 		    sqlite3_column_int64(st, 4), a->currency, rem, sizeof(rem));
 		printf("%-32s  %-6s  %-16.16s  %12s  %12s  %-8s  %s\n",
 		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
@@ -451,8 +452,8 @@ cmd_statement(struct issuer *is, int argc, char **argv)
 		running += amount;
 		issuer_format_time(
 		    (time_t)sqlite3_column_int64(st, 0), when, sizeof(when));
-		issuer_format_amount(amount, a.currency, amt, sizeof(amt));
-		issuer_format_amount(running, a.currency, run, sizeof(run));
+		money_digits(amount, a.currency, amt, sizeof(amt));
+		money_digits(running, a.currency, run, sizeof(run));
 		printf("%-20s  %6lld  %-8s  %-28.28s  %12s  %12s\n", when,
 		    (long long)sqlite3_column_int64(st, 1),
 		    sqlite3_column_text(st, 2), sqlite3_column_text(st, 3), amt,

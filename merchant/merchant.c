@@ -176,44 +176,6 @@ merchant_currency_ok(const char *s)
 	return strlen(s) == 3 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3;
 }
 
-/* ISO 4217 minor-unit exponents that are not 2. */
-static int
-merchant_exponent(const char *currency)
-{
-	static const char *const zero[] = { "BIF", "CLP", "DJF", "GNF", "ISK",
-		"JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
-		"XOF", "XPF" };
-	static const char *const three[] = { "BHD", "IQD", "JOD", "KWD", "LYD",
-		"OMR", "TND" };
-	size_t i;
-
-	for (i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
-		if (strcmp(currency, zero[i]) == 0)
-			return 0;
-	for (i = 0; i < sizeof(three) / sizeof(three[0]); i++)
-		if (strcmp(currency, three[i]) == 0)
-			return 3;
-	return 2;
-}
-
-void
-merchant_format_amount(
-    long long minor, const char *currency, char *buf, size_t len)
-{
-	int e = merchant_exponent(currency);
-	long long div = e == 0 ? 1 : e == 3 ? 1000 : 100;
-	unsigned long long u = minor < 0 ? 0ULL - (unsigned long long)minor
-	                                 : (unsigned long long)minor;
-
-	if (e == 0)
-		snprintf(
-		    buf, len, "%s%llu %s", minor < 0 ? "-" : "", u, currency);
-	else
-		snprintf(buf, len, "%s%llu.%0*llu %s", minor < 0 ? "-" : "",
-		    u / (unsigned long long)div, e, u % (unsigned long long)div,
-		    currency);
-}
-
 static const char *
 merchant_operator(void)
 {

@@ -125,9 +125,6 @@ char *merchant_certs_dir(struct merchant *, const char *brand);
 struct merchant_brand *merchant_brand_find(struct merchant *, const char *);
 /* The brand whose key-exchange certificate has this thumbprint. */
 struct merchant_brand *merchant_brand_by_kex(struct merchant *, const char *);
-/* "1999" minor units of EUR -> "19.99 EUR"; integer arithmetic only. */
-void merchant_format_amount(
-    long long minor, const char *currency, char *buf, size_t len);
 /* Writes a JSON document atomically (temporary file, fsync, rename). */
 int merchant_write_json(
     const char *path, json_t *doc, char *err, size_t errlen);

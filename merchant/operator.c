@@ -15,6 +15,7 @@
 #include "enroll.h"
 #include "log.h"
 #include "merchant.h"
+#include "money.h"
 #include "xmalloc.h"
 
 struct operator_command {
@@ -172,8 +173,8 @@ operator_orders(struct merchant *m, int argc, char **argv)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		operator_time(
 		    (time_t)sqlite3_column_int64(st, 1), when, sizeof(when));
-		merchant_format_amount(sqlite3_column_int64(st, 3),
-		    operator_text(st, 4), amount, sizeof(amount));
+		money_format(sqlite3_column_int64(st, 3), operator_text(st, 4),
+		    amount, sizeof(amount));
 		printf("%-20s  %-20s  %-11s  %16s  %-10s  %-16s  %s\n",
 		    operator_text(st, 0), when, operator_text(st, 2), amount,
 		    operator_text(st, 5), operator_text(st, 6),
@@ -217,7 +218,7 @@ operator_print(struct merchant *m, const struct order *o)
 	size_t i;
 
 	operator_time(o->created_at, when, sizeof(when));
-	merchant_format_amount(o->amount, o->currency, amount, sizeof(amount));
+	money_format(o->amount, o->currency, amount, sizeof(amount));
 	printf("order:       %s\n", o->id);
 	printf("placed:      %s\n", when);
 	printf("status:      %s\n", o->status);
@@ -230,8 +231,8 @@ operator_print(struct merchant *m, const struct order *o)
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			merchant_format_amount(sqlite3_column_int64(st, 3),
-			    o->currency, unit, sizeof(unit));
+			money_format(sqlite3_column_int64(st, 3), o->currency,
+			    unit, sizeof(unit));
 			printf("delivery:    %s to %s, %s (%s)\n",
 			    operator_text(st, 0), operator_text(st, 1),
 			    operator_text(st, 2), unit);
@@ -242,10 +243,10 @@ operator_print(struct merchant *m, const struct order *o)
 	items = orders_items_json(m, o->id);
 	json_array_foreach(items, i, it)
 	{
-		merchant_format_amount(
+		money_format(
 		    json_integer_value(json_object_get(it, "unit_price")),
 		    o->currency, unit, sizeof(unit));
-		merchant_format_amount(
+		money_format(
 		    json_integer_value(json_object_get(it, "line_total")),
 		    o->currency, amount, sizeof(amount));
 		printf("  %4lld x %-16s %-32s at %s = %s\n",
@@ -359,8 +360,7 @@ operator_catalog(struct merchant *m, int argc, char **argv)
 				hand = sqlite3_column_int64(st, 1);
 			sqlite3_reset(st);
 		}
-		merchant_format_amount(
-		    it->price, c->currency, price, sizeof(price));
+		money_format(it->price, c->currency, price, sizeof(price));
 		printf("%-24s  %16s  %8lld  %8lld  %s\n", it->sku, price, hand,
 		    it->stock, it->name);
 	}

@@ -18,6 +18,7 @@
 #include "hex.h"
 #include "log.h"
 #include "merchant.h"
+#include "money.h"
 #include "xmalloc.h"
 
 /* One line of a basket, once checked against the catalog. */
@@ -457,21 +458,19 @@ orders_od(struct merchant *m, const char *id, const struct orders_basket *b)
 	for (i = 0; i < b->nlines; i++) {
 		const struct orders_line *l = &b->lines[i];
 
-		merchant_format_amount(
-		    l->item->price, m->currency, unit, sizeof(unit));
-		merchant_format_amount(
-		    l->total, m->currency, total, sizeof(total));
+		money_format(l->item->price, m->currency, unit, sizeof(unit));
+		money_format(l->total, m->currency, total, sizeof(total));
 		next = xasprintf("%s%lld x %s \"%s\" at %s = %s\n", od, l->qty,
 		    l->item->sku, l->item->name, unit, total);
 		free(od);
 		od = next;
 	}
-	merchant_format_amount(b->delivery, m->currency, total, sizeof(total));
+	money_format(b->delivery, m->currency, total, sizeof(total));
 	next = xasprintf("%sdelivery: %s to %s, %s = %s\n", od, b->method,
 	    b->name, b->address, total);
 	free(od);
 	od = next;
-	merchant_format_amount(b->amount, m->currency, total, sizeof(total));
+	money_format(b->amount, m->currency, total, sizeof(total));
 	next = xasprintf("%stotal: %s\n", od, total);
 	free(od);
 	return next;
@@ -588,7 +587,7 @@ orders_http_place(struct merchant *m, struct http_req *req)
 		store_rollback(m->store);
 		goto internal;
 	}
-	merchant_format_amount(b.amount, m->currency, amount, sizeof(amount));
+	money_format(b.amount, m->currency, amount, sizeof(amount));
 	log_info("order %s placed: %s, %zu line(s), %s", id, amount, b.nlines,
 	    b.brand->name);
 	out = json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:I}, s:I, s:s, "

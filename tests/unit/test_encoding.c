@@ -5,6 +5,7 @@
 
 #include "base64.h"
 #include "hex.h"
+#include "money.h"
 #include "pan.h"
 #include "unit.h"
 
@@ -147,7 +148,29 @@ test_cert_hash(void)
 	ASSERT_FALSE(pan_expiry_ok("2030-00"));
 }
 
+static void
+test_money(void)
+{
+	static const struct {
+		long long minor;
+		const char *cur, *want;
+	} v[] = { { 1999, "EUR", "19.99 EUR" }, { 5, "EUR", "0.05 EUR" },
+		{ -5, "USD", "-0.05 USD" }, { 1500, "JPY", "1500 JPY" },
+		{ 1234, "KWD", "1.234 KWD" }, { 12345, "CLF", "1.2345 CLF" },
+		{ 1000000000000LL, "EUR", "10000000000.00 EUR" } };
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < UNIT_N(v); i++) {
+		money_format(v[i].minor, v[i].cur, buf, sizeof(buf));
+		ASSERT_STR_EQ(buf, v[i].want);
+	}
+	money_digits(1999, "EUR", buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "19.99");
+}
+
 static const struct unit_case cases[] = {
+	{ "money in major units, integers only", test_money },
 	{ "PAN certificate hash is HMAC-SHA256(PANSecret, PAN|expiry)",
 	    test_cert_hash },
 	{ "base64 RFC 4648 vectors", test_base64_vectors },
