@@ -4,8 +4,9 @@
 # enroll with one-time tokens over TLS; an unknown requester waits for the
 # operator's approval; a card issuer opens an account and the cardholder
 # registers the card from the wallet, getting a certificate that proves the
-# card without containing it; the operator revokes a certificate and the
-# next CRL lists it; everything is checked with the stock openssl tools; the
+# card without containing it; a payment gateway and a shop go live and Alice
+# buys: one purchase approved, one declined, each party seeing only its
+# half; the operator revokes a certificate and the next CRL lists it; everything is checked with the stock openssl tools; the
 # daemons stop cleanly.
 #
 #   tests/demo.sh BUILD_DIR [WORK_DIR]
@@ -20,6 +21,8 @@ mkdir -p "$work"
 export SET_OPERATOR=demo-operator
 ca_pid=""
 iss_pid=""
+gw_pid=""
+shop_pid=""
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
@@ -31,6 +34,12 @@ stop_ca() {
 	fi
 }
 stop_all() {
+	for p in $shop_pid $gw_pid; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -TERM "$p"
+			wait "$p" || true
+		fi
+	done
 	stop_ca
 	if [ -n "$iss_pid" ] && kill -0 "$iss_pid" 2>/dev/null; then
 		kill -TERM "$iss_pid"
@@ -131,7 +140,74 @@ if sqlite3 "$work/alice-wallet/wallet.db" .dump | grep -q "$pan" ||
 fi
 say "neither the wallet's database nor the CA's holds the card number in clear"
 
-bold "9. The operator revokes the merchant's signature certificate"
+# wait_port FILE: waits for a daemon's port file, prints the port.
+wait_port() {
+	for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.1; done
+	cat "$1"
+}
+
+bold "9. The payment gateway and a shop go live"
+run set-gateway init -D "$work/gw" --id gw-1 --brand Visa --ca "127.0.0.1:$port" \
+	--root "$work/ca/root.pem" --listen 127.0.0.1:0
+tok=$(set-ca token -f "$work/ca/ca.json" --role gateway --id gw-1 --brand Visa 2>/dev/null)
+run set-gateway enroll -f "$work/gw/gateway.json" --brand Visa --token "$tok"
+set-ca tls-cert -f "$work/ca/ca.json" --id gw-1 --brand Visa --out "$work/gw/tls" >/dev/null
+jq --argjson p "$iss_port" '.issuers = [{"name": "First Visa Bank", "brand": "Visa",
+	"bins": ["424242"], "address": "127.0.0.1", "port": $p}]' "$work/gw/gateway.json" \
+	>"$work/gw/gateway.json.new" && mv "$work/gw/gateway.json.new" "$work/gw/gateway.json"
+jq '.clients = ["set-ca", "gw-1"]' "$work/issuer/issuer.json" >"$work/issuer/issuer.json.new" &&
+	mv "$work/issuer/issuer.json.new" "$work/issuer/issuer.json"
+kill -HUP "$iss_pid"
+set-gateway serve -d -f "$work/gw/gateway.json" 2>"$work/gw/gateway.log" &
+gw_pid=$!
+gw_port=$(wait_port "$work/gw/gateway.port")
+say "set-gateway serve is running as pid $gw_pid on 127.0.0.1:$gw_port; the bank lets it ask First Visa Bank"
+run set-merchant init -D "$work/shop" --id demo-shop --name "Demo Coffee Shop" --brand Visa \
+	--ca "127.0.0.1:$port" --root "$work/ca/root.pem" --gateway "127.0.0.1:$gw_port" \
+	--listen 127.0.0.1:0
+tok=$(set-ca token -f "$work/ca/ca.json" --role merchant --id demo-shop --brand Visa 2>/dev/null)
+run set-merchant enroll -f "$work/shop/merchant.json" --brand Visa --token "$tok"
+set-ca tls-cert -f "$work/ca/ca.json" --id demo-shop --brand Visa --out "$work/shop/tls" >/dev/null
+cat >"$work/shop/catalog.json" <<'CATALOG'
+{ "currency": "EUR",
+  "items": [
+    { "sku": "espresso", "name": "Espresso machine", "price": 24999, "stock": 5 },
+    { "sku": "beans", "name": "Coffee beans, 1 kg", "price": 1499, "stock": 100 },
+    { "sku": "roaster", "name": "Industrial roaster", "price": 990000, "stock": 1 }
+  ] }
+CATALOG
+set-merchant serve -d -f "$work/shop/merchant.json" 2>"$work/shop/merchant.log" &
+shop_pid=$!
+shop_port=$(wait_port "$work/shop/merchant.port")
+say "set-merchant serve is running as pid $shop_pid on 127.0.0.1:$shop_port"
+
+bold "10. Alice shops: the wallet, the shop, the gateway and the bank"
+shop="--merchant 127.0.0.1:$shop_port --root $work/ca/root.pem"
+run wallet catalog $shop
+say "an espresso machine and two bags of beans (the dual signature binds order and payment):"
+run wallet buy $shop --card alice-visa --item espresso:1 --item beans:2 \
+	--deliver-to "Alice Example, 1 Rue de la Paix, 75001 Paris" --yes
+set +e
+say "an industrial roaster, beyond Alice's credit limit:"
+wallet buy $shop --card alice-visa --item roaster:1 \
+	--deliver-to "Alice Example, 1 Rue de la Paix, 75001 Paris" --yes 2>&1 | sed 's/^/     /'
+set -e
+run wallet orders
+say "what the shop saw (no card number: it never receives one):"
+set-merchant orders -f "$work/shop/merchant.json" 2>&1 | sed 's/^/     /'
+say "what the gateway saw (the masked card, not the order):"
+set-gateway list -f "$work/gw/gateway.json" 2>&1 | sed 's/^/     /'
+say "what the bank holds on Alice's account:"
+set-issuer statement -f "$work/issuer/issuer.json" "$pan" 2>&1 | sed "s/$pan/${pan:0:6}******${pan: -4}/g; s/^/     /"
+for f in "$work/shop"/*.db "$work/shop"/*.log "$work/gw"/*.log "$work/ca/ca.log" "$work/issuer/issuer.log"; do
+	if grep -aq "$pan" "$f"; then
+		say "!! the card number was found in $f"
+		exit 1
+	fi
+done
+say "no file of the shop, and no log of any daemon, holds Alice's card number"
+
+bold "11. The operator revokes a merchant's signature certificate"
 serial=$(openssl x509 -in "$work/merchant/sig.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
 run set-ca revoke -f "$work/ca/ca.json" --reason keyCompromise "$serial"
 curl -sS --cacert "$work/ca/root.pem" -o "$work/visa-mca.crl" "https://127.0.0.1:$port/crl/visa-mca"
@@ -139,7 +215,7 @@ say "the CRL served over HTTPS now says:"
 openssl crl -inform DER -in "$work/visa-mca.crl" -noout -text |
 	grep -E "CRL Number|Next Update|Serial Number|Reason|Key Compromise" | sed 's/^/     /' | head -8
 
-bold "10. openssl verify with the new CRL now refuses the revoked certificate"
+bold "12. openssl verify with the new CRL now refuses the revoked certificate"
 openssl crl -inform DER -in "$work/visa-mca.crl" >"$work/crl-now.pem"
 set-ca crl -f "$work/ca/ca.json" root >>"$work/crl-now.pem"
 set-ca crl -f "$work/ca/ca.json" visa-bca >>"$work/crl-now.pem"
@@ -151,13 +227,19 @@ say "(the gateway's certificate is unaffected:)"
 run openssl verify -CAfile "$work/ca/root.pem" -untrusted "$work/gateway/chain.pem" \
 	-crl_check -CRLfile "$work/gateway/crl.pem" "$work/gateway/sig.pem"
 
-bold "11. The audit trail"
+bold "13. The audit trail"
 run set-ca list -f "$work/ca/ca.json" audit
 
-bold "12. The daemons stop cleanly"
-kill -TERM "$ca_pid" "$iss_pid"
+bold "14. The daemons stop cleanly"
+kill -TERM "$shop_pid" "$gw_pid" "$ca_pid" "$iss_pid"
+wait "$shop_pid" && say "set-merchant exited with status 0"
+wait "$gw_pid" && say "set-gateway exited with status 0"
 wait "$ca_pid" && say "set-ca exited with status 0"
 wait "$iss_pid" && say "set-issuer exited with status 0"
 ca_pid=""
 iss_pid=""
+gw_pid=""
+shop_pid=""
+gw_pid=""
+shop_pid=""
 say "everything is kept in $work"
