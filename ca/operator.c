@@ -21,6 +21,7 @@
 
 #include "ca.h"
 #include "hex.h"
+#include "daemon.h"
 #include "log.h"
 #include "setcert.h"
 #include "xmalloc.h"
@@ -891,31 +892,19 @@ operator_main(const char *name, int argc, char **argv)
 	struct ca *ca;
 	char err[512];
 	size_t i;
-	int rc, j, k;
+	int rc, help;
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
 			cmd = &commands[i];
 	if (cmd == NULL)
 		return -1;
-	/* -f config and --help may stand anywhere; the rest is the
-	 * command's own. */
-	for (j = 1, k = 1; j < argc; j++) {
-		if (strcmp(argv[j], "-h") == 0 ||
-		    strcmp(argv[j], "--help") == 0) {
-			printf("usage: %s\n", cmd->usage);
-			return 0;
-		}
-		if (strcmp(argv[j], "-f") == 0 && j + 1 < argc) {
-			config = argv[++j];
-			continue;
-		}
-		argv[k++] = argv[j];
+	config =
+	    daemon_command_args(&argc, argv, "SET_CA_CONFIG", "ca.json", &help);
+	if (help) {
+		printf("usage: %s\n", cmd->usage);
+		return 0;
 	}
-	argc = k;
-	argv[argc] = NULL;
-	if (config == NULL && (config = getenv("SET_CA_CONFIG")) == NULL)
-		config = "ca.json";
 	log_init("set-ca", 1, 0);
 	if ((ca = ca_open(config, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "set-ca %s: %s\n", name, err);

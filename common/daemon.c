@@ -391,3 +391,30 @@ daemon_write_port(const char *path, int port, char *err, size_t errlen)
 	free(tmp);
 	return 0;
 }
+
+const char *
+daemon_command_args(
+    int *argc, char **argv, const char *env, const char *def, int *help)
+{
+	const char *config = NULL;
+	int j, k;
+
+	*help = 0;
+	for (j = 1, k = 1; j < *argc; j++) {
+		if (strcmp(argv[j], "-h") == 0 ||
+		    strcmp(argv[j], "--help") == 0) {
+			*help = 1;
+			continue;
+		}
+		if (strcmp(argv[j], "-f") == 0 && j + 1 < *argc) {
+			config = argv[++j];
+			continue;
+		}
+		argv[k++] = argv[j];
+	}
+	*argc = k;
+	argv[k] = NULL;
+	if (config == NULL && (config = getenv(env)) == NULL)
+		config = def;
+	return config;
+}

@@ -54,6 +54,16 @@ struct daemon_signals *daemon_signals_new(struct event_base *base,
     void (*stop_cb)(void *), void (*reload_cb)(void *), void *arg);
 void daemon_signals_free(struct daemon_signals *);
 
+/*
+ * For the operator commands (set-ca revoke, set-merchant orders, ...): takes
+ * "-f CONFIG" and "-h"/"--help" from anywhere in argv (argv[0] is the
+ * command's name) and leaves the command's own arguments in argv and *argc.
+ * Returns the config path: -f's, else $env, else def. *help is set when
+ * help was asked for.
+ */
+const char *daemon_command_args(
+    int *argc, char **argv, const char *env, const char *def, int *help);
+
 /* Writes "port\n" to path atomically (for daemons started on port 0, so
  * scripts can find them). 0, or -1 with the reason in err. */
 int daemon_write_port(const char *path, int port, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "gateway.h"
+#include "daemon.h"
 #include "log.h"
 #include "money.h"
 
@@ -169,7 +170,7 @@ operator_main(const char *name, int argc, char **argv)
 	struct gateway *gw;
 	char err[512];
 	size_t i;
-	int rc, j, k;
+	int rc, help;
 
 	for (i = 0;
 	     i < sizeof(operator_commands) / sizeof(operator_commands[0]); i++)
@@ -177,24 +178,12 @@ operator_main(const char *name, int argc, char **argv)
 			cmd = &operator_commands[i];
 	if (cmd == NULL)
 		return -1;
-	/* -f config and --help may stand anywhere; the rest is the
-	 * command's own. */
-	for (j = 1, k = 1; j < argc; j++) {
-		if (strcmp(argv[j], "-h") == 0 ||
-		    strcmp(argv[j], "--help") == 0) {
-			printf("usage: %s\n", cmd->usage);
-			return 0;
-		}
-		if (strcmp(argv[j], "-f") == 0 && j + 1 < argc) {
-			config = argv[++j];
-			continue;
-		}
-		argv[k++] = argv[j];
+	config = daemon_command_args(
+	    &argc, argv, "SET_GATEWAY_CONFIG", "gateway.json", &help);
+	if (help) {
+		printf("usage: %s\n", cmd->usage);
+		return 0;
 	}
-	argc = k;
-	argv[argc] = NULL;
-	if (config == NULL && (config = getenv("SET_GATEWAY_CONFIG")) == NULL)
-		config = "gateway.json";
 	log_init("set-gateway", 1, 0);
 	if ((gw = gateway_open(config, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "set-gateway %s: %s\n", name, err);

@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "issuer.h"
+#include "daemon.h"
 #include "log.h"
 #include "money.h"
 #include "pan.h"
@@ -560,31 +561,19 @@ operator_main(const char *name, int argc, char **argv)
 	struct issuer *is;
 	char err[512];
 	size_t i;
-	int rc, j, k;
+	int rc, help;
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
 			cmd = &commands[i];
 	if (cmd == NULL)
 		return -1;
-	/* -f config and --help may stand anywhere; the rest is the
-	 * command's own. */
-	for (j = 1, k = 1; j < argc; j++) {
-		if (strcmp(argv[j], "-h") == 0 ||
-		    strcmp(argv[j], "--help") == 0) {
-			printf("usage: %s\n", cmd->usage);
-			return 0;
-		}
-		if (strcmp(argv[j], "-f") == 0 && j + 1 < argc) {
-			config = argv[++j];
-			continue;
-		}
-		argv[k++] = argv[j];
+	config = daemon_command_args(
+	    &argc, argv, "SET_ISSUER_CONFIG", "issuer.json", &help);
+	if (help) {
+		printf("usage: %s\n", cmd->usage);
+		return 0;
 	}
-	argc = k;
-	argv[argc] = NULL;
-	if (config == NULL && (config = getenv("SET_ISSUER_CONFIG")) == NULL)
-		config = "issuer.json";
 	log_init("set-issuer", 1, 0);
 	if ((is = issuer_open(config, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "set-issuer %s: %s\n", name, err);

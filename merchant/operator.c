@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "enroll.h"
+#include "daemon.h"
 #include "log.h"
 #include "merchant.h"
 #include "money.h"
@@ -388,7 +389,7 @@ operator_main(const char *name, int argc, char **argv)
 	struct merchant *m;
 	char err[1024];
 	size_t i;
-	int rc, j, k;
+	int rc, help;
 
 	for (i = 0;
 	     i < sizeof(operator_commands) / sizeof(operator_commands[0]); i++)
@@ -396,24 +397,12 @@ operator_main(const char *name, int argc, char **argv)
 			cmd = &operator_commands[i];
 	if (cmd == NULL)
 		return -1;
-	/* -f config and --help may stand anywhere; the rest is the
-	 * command's own. */
-	for (j = 1, k = 1; j < argc; j++) {
-		if (strcmp(argv[j], "-h") == 0 ||
-		    strcmp(argv[j], "--help") == 0) {
-			printf("usage: %s\n", cmd->usage);
-			return 0;
-		}
-		if (strcmp(argv[j], "-f") == 0 && j + 1 < argc) {
-			config = argv[++j];
-			continue;
-		}
-		argv[k++] = argv[j];
+	config = daemon_command_args(
+	    &argc, argv, "SET_MERCHANT_CONFIG", "merchant.json", &help);
+	if (help) {
+		printf("usage: %s\n", cmd->usage);
+		return 0;
 	}
-	argc = k;
-	argv[argc] = NULL;
-	if (config == NULL && (config = getenv("SET_MERCHANT_CONFIG")) == NULL)
-		config = "merchant.json";
 	log_init("set-merchant", 1, 0);
 	if ((m = merchant_open(config, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "set-merchant %s: %s\n", name, err);

@@ -498,7 +498,45 @@ test_write_port(void)
 	free(path);
 }
 
+/* Operator commands take -f and --help from anywhere. */
+static void
+test_command_args(void)
+{
+	char a0[] = "revoke", a1[] = "--reason", a2[] = "superseded",
+	     a3[] = "-f", a4[] = "/etc/ca.json", a5[] = "abc123";
+	char *argv[] = { a0, a1, a2, a3, a4, a5, NULL };
+	char h0[] = "list", h1[] = "certs", h2[] = "--help";
+	char *hargv[] = { h0, h1, h2, NULL };
+	int argc = 6, help = -1;
+	const char *config;
+
+	config =
+	    daemon_command_args(&argc, argv, "SET_TEST_NOPE", "x.json", &help);
+	ASSERT_STR_EQ(config, "/etc/ca.json");
+	ASSERT_INT_EQ(help, 0);
+	ASSERT_INT_EQ(argc, 4);
+	ASSERT_STR_EQ(argv[1], "--reason");
+	ASSERT_STR_EQ(argv[2], "superseded");
+	ASSERT_STR_EQ(argv[3], "abc123");
+	ASSERT_PTR_NULL(argv[4]);
+
+	argc = 3;
+	setenv("SET_TEST_CONFIG", "/from/env.json", 1);
+	config = daemon_command_args(
+	    &argc, hargv, "SET_TEST_CONFIG", "x.json", &help);
+	ASSERT_STR_EQ(config, "/from/env.json");
+	ASSERT_INT_EQ(help, 1);
+	ASSERT_INT_EQ(argc, 2);
+	unsetenv("SET_TEST_CONFIG");
+	argc = 2;
+	config = daemon_command_args(
+	    &argc, hargv, "SET_TEST_CONFIG", "x.json", &help);
+	ASSERT_STR_EQ(config, "x.json");
+}
+
 static const struct unit_case cases[] = {
+	{ "operator command arguments: -f and --help anywhere",
+	    test_command_args },
 	{ "getopt: flags, -vv, help, bad options", test_getopt },
 	{ "pidfile in the foreground", test_pidfile_foreground },
 	{ "pidfile: live pid refused, stale replaced",
