@@ -446,7 +446,7 @@ check "the logs can be scanned (control: masked numbers are there)" \
 	grep -q "424242\*\*\*\*\*\*${PAN:12:4}" "$V/issuer.log"
 same "no log line holds a full card number" \
 	"$(cat "$V/issuer.log" "$M/issuer.log" | grep -c -e "$PAN" -e 4242424242424242 -e "$MPAN")" 0
-luhn_in_logs=$(grep -ohE '[0-9]{13,19}' "$V/issuer.log" "$M/issuer.log" | while read -r n; do
+luhn_in_logs=$(grep -ohE '[0-9]+' "$V/issuer.log" "$M/issuer.log" | awk 'length >= 13 && length <= 19' | while read -r n; do
 	luhn_ok "$n" && echo "$n"
 done)
 same "no log line holds any Luhn-valid 13-19 digit number" "$luhn_in_logs" ""

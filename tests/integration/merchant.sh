@@ -501,7 +501,9 @@ fi
 refuse "no file of the merchant (database, WAL, logs, config) holds the card number" \
 	grep -rqa "$VISA_PAN" "$M"
 luhn_runs() { # prints Luhn-valid runs of 13-19 digits
-	grep -aoE '[0-9]{13,19}' "$1" | while read -r n; do
+	# Whole runs of digits only: a longer run (an RRPID's digits) is no
+	# card number, and 19 digits cut out of it would be a false alarm.
+	grep -aoE '[0-9]+' "$1" | awk 'length >= 13 && length <= 19' | while read -r n; do
 		s=0
 		for ((i = ${#n} - 1, k = 0; i >= 0; i--, k++)); do
 			d=${n:i:1}
