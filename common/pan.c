@@ -79,13 +79,56 @@ pan_mask(const char *pan, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* Masks the run s[0..n) if it is a card number; 1 when it did. */
+static int
+scrub_plain(char *p, size_t n)
+{
+	size_t i;
+
+	if (!pan_luhn_ok(p, n))
+		return 0;
+	for (i = 6; i < n - 4; i++)
+		p[i] = '*';
+	return 1;
+}
+
+/*
+ * A card number may be written in groups: "4242 4242 4242 4242" or with
+ * dashes. From p, collect digits separated by at most one space or dash;
+ * if they form a card number, mask all but the first six and last four
+ * digits, keeping the separators. Returns the length of the grouped run.
+ */
+static size_t
+scrub_grouped(char *p)
+{
+	size_t len = 0, ndig = 0, pos[40], i;
+	char digits[40];
+
+	while (isdigit((unsigned char)p[len]) ||
+	    ((p[len] == ' ' || p[len] == '-') && len > 0 &&
+	        isdigit((unsigned char)p[len - 1]) &&
+	        isdigit((unsigned char)p[len + 1]))) {
+		if (isdigit((unsigned char)p[len])) {
+			if (ndig == sizeof(digits))
+				return len;
+			pos[ndig] = len;
+			digits[ndig++] = p[len];
+		}
+		len++;
+	}
+	if (pan_luhn_ok(digits, ndig))
+		for (i = 6; i < ndig - 4; i++)
+			p[pos[i]] = '*';
+	return len;
+}
+
 void
 pan_scrub(char *s)
 {
 	char *p = s;
 
 	while (*p) {
-		size_t n, i;
+		size_t n, g;
 
 		if (!isdigit((unsigned char)*p)) {
 			p++;
@@ -93,9 +136,11 @@ pan_scrub(char *s)
 		}
 		for (n = 0; isdigit((unsigned char)p[n]); n++)
 			;
-		if (pan_luhn_ok(p, n))
-			for (i = 6; i < n - 4; i++)
-				p[i] = '*';
+		/* A run of digits on its own, else as part of groups. */
+		if (!scrub_plain(p, n) && (g = scrub_grouped(p)) > n) {
+			p += g;
+			continue;
+		}
 		p += n;
 	}
 }
