@@ -64,6 +64,9 @@ UNIT_LIB := $(BUILD)/tests/unit.o
 
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+# Code the test programs share (test tooling only, never in a daemon).
+SUPPORT_SRC := $(wildcard tests/tools/support/*.c)
+SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all check unit integration asan release demo deps deps-check \
 	format format-check clean
@@ -106,9 +109,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_LIB) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(UNIT_LIB) \
 		$(LIBCOMMON) $(LIBS)
 
-$(BUILD)/tests/%: tests/tools/%.c $(LIBCOMMON)
+$(BUILD)/tests/%: tests/tools/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/tools/support $(ALL_LDFLAGS) -o $@ $< \
+		$(SUPPORT_OBJ) $(LIBCOMMON) $(LIBS)
 
 # The whole suite: unit tests, then the integration tests against the real
 # daemons. It closes with one line "N passed, N failed".
@@ -131,6 +135,7 @@ demo: all
 	@tests/demo.sh $(BUILD)
 
 FORMAT_SRC = $(wildcard common/*.[ch] tests/unit/*.[ch] tests/tools/*.c \
+	tests/tools/support/*.[ch] \
 	$(foreach c,$(COMPONENTS),$(call comp_dir,$(c))/*.[ch]))
 
 format:
@@ -143,4 +148,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(COMMON_OBJ:.o=.d) $(COMP_OBJ:.o=.d)
+-include $(COMMON_OBJ:.o=.d) $(COMP_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d)

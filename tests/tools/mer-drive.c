@@ -27,10 +27,7 @@
  * driver could not set itself up (files, the root, card registration); the
  * CA unreachable for its CRLs is "error transport: ..." (exit 1).
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,11 +41,11 @@
 #include <openssl/x509.h>
 
 #include "base64.h"
-#include "hex.h"
 #include "log.h"
 #include "pan.h"
 #include "purchase.h"
 #include "register.h"
+#include "testcard.h"
 #include "setcert.h"
 #include "xmalloc.h"
 
@@ -108,12 +105,6 @@ drive_setup_fail(const char *fmt, ...)
 	exit(EXIT_SETUP);
 }
 
-static char *
-drive_path(const char *dir, const char *file)
-{
-	return xasprintf("%s/%s", dir, file);
-}
-
 static void
 drive_hostport(const char *opt, const char *arg, char **host, int *port)
 {
@@ -145,77 +136,6 @@ drive_setup(struct drive *d)
 		drive_setup_fail("%s", d->err);
 }
 
-/* The registered card, kept in --card-dir as gw-drive keeps it: card.pem,
- * card.key (0600), card-chain.pem, pan-secret (0600, hex). */
-static int
-drive_card_load(struct drive *d)
-{
-	char err[256], *p, buf[2 * PAN_SECRET_LEN + 2];
-	FILE *f;
-	int ok;
-
-	p = drive_path(d->card_dir, "card.pem");
-	ok = access(p, F_OK) == 0;
-	if (ok && (d->card = setcert_read_cert(p, err, sizeof(err))) == NULL)
-		drive_setup_fail("%s", err);
-	free(p);
-	if (!ok)
-		return -1;
-	p = drive_path(d->card_dir, "card.key");
-	if ((d->card_key = setcert_read_key(p, err, sizeof(err))) == NULL)
-		drive_setup_fail("%s", err);
-	free(p);
-	p = drive_path(d->card_dir, "card-chain.pem");
-	if ((d->card_chain = setcert_read_certs(p, err, sizeof(err))) == NULL)
-		drive_setup_fail("%s", err);
-	free(p);
-	p = drive_path(d->card_dir, "pan-secret");
-	if ((f = fopen(p, "r")) == NULL || fgets(buf, sizeof(buf), f) == NULL ||
-	    hex_decode(buf, d->pan_secret, PAN_SECRET_LEN) == -1)
-		drive_setup_fail("%s: cannot read", p);
-	fclose(f);
-	free(p);
-	OPENSSL_cleanse(buf, sizeof(buf));
-	return 0;
-}
-
-static void
-drive_card_save(struct drive *d)
-{
-	char err[256], *p, *hex;
-	X509 **certs;
-	size_t n, i;
-	int fd;
-
-	if (mkdir(d->card_dir, 0700) == -1 && errno != EEXIST)
-		drive_setup_fail("%s: %s", d->card_dir, strerror(errno));
-	p = drive_path(d->card_dir, "card.key");
-	if (setcert_write_key(p, d->card_key, err, sizeof(err)) == -1)
-		drive_setup_fail("%s", err);
-	free(p);
-	p = drive_path(d->card_dir, "card.pem");
-	if (setcert_write_pem(p, &d->card, 1, err, sizeof(err)) == -1)
-		drive_setup_fail("%s", err);
-	free(p);
-	n = (size_t)sk_X509_num(d->card_chain);
-	certs = xcalloc(n + 1, sizeof(*certs));
-	for (i = 0; i < n; i++)
-		certs[i] = sk_X509_value(d->card_chain, (int)i);
-	p = drive_path(d->card_dir, "card-chain.pem");
-	if (setcert_write_pem(p, certs, n, err, sizeof(err)) == -1)
-		drive_setup_fail("%s", err);
-	free(p);
-	free(certs);
-	p = drive_path(d->card_dir, "pan-secret");
-	hex = hex_encode(d->pan_secret, PAN_SECRET_LEN);
-	if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1 ||
-	    write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) ||
-	    close(fd) == -1)
-		drive_setup_fail("%s: cannot write", p);
-	freezero_buf(hex, strlen(hex));
-	free(p);
-}
-
 /* The wallet's card: kept from an earlier run, or registered now. */
 static void
 drive_card(struct drive *d)
@@ -223,12 +143,9 @@ drive_card(struct drive *d)
 	struct register_params rp;
 	struct register_result rr;
 	char err[512];
-	int rc;
 
 	if (d->card_pan == NULL || d->expiry == NULL)
 		drive_setup_fail("--card and --expiry are required");
-	if (d->card_dir != NULL && drive_card_load(d) == 0)
-		return;
 	memset(&rp, 0, sizeof(rp));
 	rp.host = d->ca_host;
 	rp.port = d->ca_port;
@@ -240,12 +157,8 @@ drive_card(struct drive *d)
 	rp.name = d->name;
 	rp.postcode = d->postcode;
 	rp.timeout = d->timeout;
-	rc = register_card(&rp, &rr, err, sizeof(err));
-	if (rc == 2)
-		drive_setup_fail("the card registration was rejected: %s: %s",
-		    rr.code, rr.reason);
-	if (rc != 0)
-		drive_setup_fail("card registration: %s", err);
+	if (testcard_get(&rp, d->card_dir, &rr, err, sizeof(err)) == -1)
+		drive_setup_fail("card: %s", err);
 	d->card = rr.cert;
 	d->card_key = rr.key;
 	d->card_chain = rr.chain;
@@ -254,8 +167,6 @@ drive_card(struct drive *d)
 	rr.key = NULL;
 	rr.chain = NULL;
 	register_result_clear(&rr);
-	if (d->card_dir != NULL)
-		drive_card_save(d);
 }
 
 /* The outcome line of a failed step: "error CODE: reason". */
